@@ -1,0 +1,4 @@
+export { repoRoot } from './paths.ts';
+export { type RedisOptions, type RedisServer, startRedis } from './redis.ts';
+export { type Service, type ServiceOptions, startService } from './service.ts';
+export { getFreePort, waitFor, waitForHttp } from './wait.ts';
