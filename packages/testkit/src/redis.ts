@@ -22,6 +22,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Kills with SIGKILL: a crash, nothing flushed. */
   kill(): Promise<void>;
+  /** Sends a signal, e.g. SIGSTOP to make Redis hang without closing connections, SIGCONT to resume. */
+  signal(signal: NodeJS.Signals): void;
   /** Starts again on the same port and data directory. */
   restart(): Promise<void>;
   /** Stops and removes the temporary data directory. */
@@ -75,6 +77,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     cli,
     stop: () => waitExit('SIGTERM'),
     kill: () => waitExit('SIGKILL'),
+    signal: (signal) => {
+      child?.kill(signal);
+    },
     restart: launch,
     destroy: async () => {
       await waitExit('SIGTERM');

@@ -1,0 +1,102 @@
+import cors from '@fastify/cors';
+import proxyAddr from '@fastify/proxy-addr';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { BODY_LIMIT_BYTES } from '@tasktier/contract';
+import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
+import type { Config } from './config.ts';
+import { requestIdFrom } from './lib/ids.ts';
+import health from './plugins/health.ts';
+import metrics from './plugins/metrics.ts';
+import problems from './plugins/problems.ts';
+import redis from './plugins/redis.ts';
+import requestLog from './plugins/request-log.ts';
+import events from './routes/events.ts';
+import lists from './routes/lists.ts';
+import todos from './routes/todos.ts';
+
+export const SERVICE_NAME = 'tasktier-backend';
+export const VERSION = process.env.BUNDLED_VERSION ?? '0.0.0-dev';
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+/** Builds the backend without listening, so tests can drive it with app.inject(). */
+export async function buildApp(config: Config, options: BuildOptions = {}) {
+  const trustList = splitList(config.TRUST_PROXY);
+  const trustedProxy = proxyAddr.compile(trustList);
+
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
+    // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
+    trustProxy: trustList.length > 0 ? (address: string, hop: number) => trustedProxy(address, hop) : false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Strict types: "true" is not a boolean and 5 is not a title.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    // Explicit timeouts: keep-alive longer than the proxies' idle timeout (nginx: 60 s) so the
+    // proxy, not us, closes idle connections and never reuses one we just closed.
+    keepAliveTimeout: 72_000,
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // A POST with Content-Type: application/json and no body (some clients do this for POST
+  // /api/lists) is "no body", not a parse error; schemas still require bodies where needed.
+  // JSON only: anything else (text/plain included, which Fastify parses by default) is a 415.
+  app.removeContentTypeParser('text/plain');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'tasktier API',
+        version: VERSION,
+        description: 'Collaborative to-do lists. Todo-Backend contract at /api/lists/{listId}/todos.',
+      },
+      tags: [{ name: 'lists' }, { name: 'todos' }, { name: 'events' }, { name: 'health' }],
+    },
+  });
+  await app.register(problems);
+  await app.register(requestLog);
+  await app.register(metrics, { prefix: 'tasktier_backend' });
+  await app.register(cors, {
+    origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Content-Type', 'X-Request-Id', 'If-None-Match'],
+    exposedHeaders: ['Location', 'X-Request-Id', 'ETag'],
+    credentials: false,
+    maxAge: 600,
+  });
+  await app.register(redis, { config });
+  await app.register(health, {
+    service: SERVICE_NAME,
+    version: config.APP_VERSION ?? VERSION,
+    revision: config.APP_REVISION ?? 'unknown',
+    dependencyReady: () => app.redisAnswers(),
+    dependencyName: 'redis',
+  });
+  await app.register(lists, { trustedProxy: (address) => trustedProxy(address, 0) });
+  await app.register(todos, { trustedProxy: (address) => trustedProxy(address, 0) });
+  await app.register(events, { heartbeatMs: config.SSE_HEARTBEAT_MS });
+
+  app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

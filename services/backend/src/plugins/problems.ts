@@ -1,0 +1,78 @@
+import { BODY_LIMIT_BYTES } from '@tasktier/contract';
+import type { FastifyError } from 'fastify';
+import fp from 'fastify-plugin';
+import { sendProblem } from '../lib/problem.ts';
+import { StorageFullError, StorageUnavailableError } from '../store/errors.ts';
+import { ListFullError, NotFoundError } from '../store/todo-store.ts';
+
+/** Every error becomes application/problem+json with a detail a person can act on. */
+export default fp(
+  async (app) => {
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(reply, 404, `no route for ${request.method} ${request.url.split('?')[0]}`, 'no-route'),
+    );
+
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error instanceof NotFoundError) {
+        const detail =
+          error.what === 'list'
+            ? 'no list has this id (it may have been mistyped)'
+            : 'this list has no todo with this id';
+        return sendProblem(
+          reply,
+          404,
+          detail,
+          `${error.what}-not-found`,
+          `${error.what === 'list' ? 'List' : 'Todo'} not found`,
+        );
+      }
+      if (error instanceof ListFullError) {
+        return sendProblem(
+          reply,
+          409,
+          `a list holds at most ${error.limit} todos; delete some before adding more`,
+          'list-full',
+          'List full',
+        );
+      }
+      if (error instanceof StorageFullError) {
+        return sendProblem(
+          reply,
+          507,
+          'storage is full: the data store reached its memory limit; reading still works, writing will once space is freed',
+          'storage-full',
+          'Storage full',
+        );
+      }
+      if (error instanceof StorageUnavailableError) {
+        reply.header('retry-after', '1');
+        return sendProblem(reply, 503, 'the data store is unavailable; try again in a moment', 'storage-unavailable');
+      }
+      if (error.validation) {
+        // Ajv's message names the field, e.g. "body/title must NOT have more than 1000 characters".
+        return sendProblem(reply, 400, error.message, 'validation');
+      }
+      switch (error.code) {
+        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+          return sendProblem(reply, 415, 'send the body as Content-Type: application/json', 'unsupported-media-type');
+        case 'FST_ERR_CTP_BODY_TOO_LARGE':
+          return sendProblem(
+            reply,
+            413,
+            `the request body must be at most ${BODY_LIMIT_BYTES} bytes`,
+            'body-too-large',
+          );
+        case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+          return sendProblem(reply, 400, 'the request body is empty; send a JSON object', 'validation');
+      }
+      if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        return sendProblem(reply, 400, `the request body is not valid JSON: ${error.message}`, 'malformed-json');
+      }
+      const status = error.statusCode ?? 500;
+      if (status >= 400 && status < 500) return sendProblem(reply, status, error.message);
+      request.log.error({ err: error }, 'unhandled error');
+      return sendProblem(reply, 500, 'an unexpected error occurred; it has been logged with this request id');
+    });
+  },
+  { name: 'problems' },
+);

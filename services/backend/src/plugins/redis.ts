@@ -1,0 +1,77 @@
+import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { EventHub } from '../lib/event-hub.ts';
+import { TodoStore } from '../store/todo-store.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis;
+    store: TodoStore;
+    events: EventHub;
+    /** True when Redis answers a PING within the command timeout. */
+    redisAnswers(): Promise<boolean>;
+  }
+}
+
+/**
+ * Fail fast when Redis is away: no offline queue, one retry, a timeout that runs until the
+ * reply arrives. A request then fails in about a second with 503 instead of piling up.
+ */
+export function redisOptions(config: Config) {
+  return {
+    username: config.REDIS_USERNAME || undefined,
+    password: config.REDIS_PASSWORD || undefined,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    lazyConnect: false,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
+  };
+}
+
+export default fp(
+  async (app, { config }: { config: Config }) => {
+    const redis = new Redis(config.REDIS_URL, redisOptions(config));
+    // Pub/sub needs its own connection; it queues SUBSCRIBEs while reconnecting and resubscribes.
+    const subscriber = new Redis(config.REDIS_URL, {
+      ...redisOptions(config),
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    });
+
+    let lastErrorLog = 0;
+    const logError = (which: string) => (error: Error) => {
+      // A Redis outage emits an error per reconnect attempt; one log line a few seconds is enough.
+      if (Date.now() - lastErrorLog < 5000) return;
+      lastErrorLog = Date.now();
+      app.log.warn({ redis: which, err: { message: error.message } }, 'redis connection error');
+    };
+    redis.on('error', logError('commands'));
+    subscriber.on('error', logError('subscriber'));
+    redis.on('ready', () => app.log.info('redis ready'));
+
+    app.decorate('redis', redis);
+    app.decorate(
+      'store',
+      new TodoStore(redis, config.REDIS_KEY_PREFIX, config.MAX_TODOS_PER_LIST, (operation, seconds, failed) =>
+        app.metrics.observeRedis(operation, seconds, failed),
+      ),
+    );
+    app.decorate('events', new EventHub(subscriber, app.log));
+    app.decorate('redisAnswers', async () => {
+      if (redis.status !== 'ready') return false;
+      try {
+        return (await redis.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    });
+
+    app.addHook('onClose', async () => {
+      await Promise.allSettled([redis.quit(), subscriber.quit()]);
+    });
+  },
+  { name: 'redis', dependencies: ['metrics'] },
+);

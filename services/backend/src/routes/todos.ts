@@ -1,0 +1,137 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ListIdParams, NewTodo, Problem, Todo, TodoArray, TodoParams, TodoPatch } from '@tasktier/contract';
+import { Type } from 'typebox';
+import { newTodoId } from '../lib/ids.ts';
+import { ListBodyCache } from '../lib/list-cache.ts';
+import { sendProblem } from '../lib/problem.ts';
+import { publicBase } from '../lib/urls.ts';
+import type { RouteOptions } from './options.ts';
+import { todoView } from './todo-view.ts';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const BLANK = /^\s*$/;
+const NoBody = Type.Null({ description: 'No body' });
+const errors = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem, 507: Problem };
+
+/** The Todo-Backend contract, scoped to one list. */
+const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProxy }) => {
+  const cache = new ListBodyCache();
+  const listUrl = (request: Parameters<typeof publicBase>[0], listId: string) =>
+    `${publicBase(request, trustedProxy)}/api/lists/${listId}`;
+
+  app.get(
+    '/api/lists/:listId/todos',
+    {
+      schema: {
+        tags: ['todos'],
+        summary: "The list's todos, by order then creation",
+        params: ListIdParams,
+        response: { 200: TodoArray, 304: NoBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { listId } = request.params;
+      const url = listUrl(request, listId);
+      const cached = cache.get(url);
+      const { version, todos } = await app.store.readTodos(listId, cached?.version);
+      // The read path is the hot one: serve the body built for this version if we have it, else
+      // build it once. Redis said which version is current, so this is never stale.
+      let body = cached?.body ?? '';
+      if (todos) {
+        body = JSON.stringify(todos.map((todo) => todoView(todo, url)));
+        cache.set(url, version, body);
+      }
+      const etag = `"${version}"`;
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
+      // The body is already JSON; the pass-through serializer sends it as is. The cast tells the
+      // type provider so, since it expects the unserialized array.
+      return reply
+        .type(JSON_TYPE)
+        .serializer(passThrough)
+        .send(body as unknown as Todo[]);
+    },
+  );
+
+  app.post(
+    '/api/lists/:listId/todos',
+    {
+      schema: {
+        tags: ['todos'],
+        summary: 'Add a todo',
+        params: ListIdParams,
+        body: NewTodo,
+        response: { 201: Todo, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { listId } = request.params;
+      if (BLANK.test(request.body.title)) return blankTitle(reply);
+      const { todo } = await app.store.createTodo(listId, newTodoId(), request.body, new Date().toISOString());
+      const view = todoView(todo, listUrl(request, listId));
+      reply.code(201).header('location', view.url);
+      return view;
+    },
+  );
+
+  app.delete(
+    '/api/lists/:listId/todos',
+    {
+      schema: {
+        tags: ['todos'],
+        summary: 'Delete every todo of the list',
+        params: ListIdParams,
+        response: { 204: NoBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      await app.store.clearTodos(request.params.listId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/lists/:listId/todos/:todoId',
+    { schema: { tags: ['todos'], summary: 'Read a todo', params: TodoParams, response: { 200: Todo, ...errors } } },
+    async (request) => {
+      const { listId, todoId } = request.params;
+      return todoView(await app.store.readTodo(listId, todoId), listUrl(request, listId));
+    },
+  );
+
+  app.patch(
+    '/api/lists/:listId/todos/:todoId',
+    {
+      schema: {
+        tags: ['todos'],
+        summary: 'Change some fields of a todo',
+        params: TodoParams,
+        body: TodoPatch,
+        response: { 200: Todo, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { listId, todoId } = request.params;
+      if (request.body.title !== undefined && BLANK.test(request.body.title)) return blankTitle(reply);
+      const { todo } = await app.store.updateTodo(listId, todoId, request.body, new Date().toISOString());
+      return todoView(todo, listUrl(request, listId));
+    },
+  );
+
+  app.delete(
+    '/api/lists/:listId/todos/:todoId',
+    { schema: { tags: ['todos'], summary: 'Delete a todo', params: TodoParams, response: { 204: NoBody, ...errors } } },
+    async (request, reply) => {
+      await app.store.deleteTodo(request.params.listId, request.params.todoId);
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+const passThrough = (payload: unknown): string => payload as string;
+
+function blankTitle(reply: Parameters<typeof sendProblem>[0]) {
+  return sendProblem(reply, 400, 'body/title must contain something other than spaces', 'validation');
+}
+
+export default todos;

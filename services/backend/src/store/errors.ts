@@ -1,0 +1,25 @@
+/** Redis could not be reached or did not answer in time: the client should retry later (503). */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}
+
+/** Redis refused a write because maxmemory is reached with noeviction (507). */
+export class StorageFullError extends Error {
+  override name = 'StorageFullError';
+}
+
+/** Maps a Redis client error to what it means for the API; unknown errors pass through. */
+export function classifyRedisError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = error.message;
+  if (message.startsWith('OOM ')) return new StorageFullError('storage is full', { cause: error });
+  if (
+    error.name === 'MaxRetriesPerRequestError' ||
+    /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EPIPE|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|BUSY/.test(
+      message,
+    )
+  ) {
+    return new StorageUnavailableError('storage unavailable', { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type RedisServer, startRedis, waitFor } from '@tasktier/testkit';
+import { buildApp } from '../src/app.ts';
+import { type Config, configWith } from '../src/config.ts';
+
+export type TestApp = Awaited<ReturnType<typeof buildApp>>;
+
+/** The backend app (no port) against a real Redis, quiet logs. Close it after the test. */
+export async function buildTestApp(redis: RedisServer, overrides: Partial<Config> = {}): Promise<TestApp> {
+  const app = await buildApp(configWith({ REDIS_URL: redis.url, ...overrides }), { logger: false });
+  await app.ready();
+  // The app connects to Redis in the background; tests start once it answers.
+  await waitFor('the backend to connect to Redis', () => app.redisAnswers());
+  return app;
+}
+
+export async function createList(app: TestApp): Promise<string> {
+  const response = await app.inject({ method: 'POST', url: '/api/lists' });
+  if (response.statusCode !== 201) throw new Error(`POST /api/lists: ${response.statusCode} ${response.body}`);
+  return response.json<{ id: string }>().id;
+}
+
+export { startRedis };
+
+/** The production bundle, as `npm start` and the images run it. Built by `npm test` before the suites. */
+export function backendScript(): string {
+  const script = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+  if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
+  return script;
+}
