@@ -1,0 +1,186 @@
+/**
+ * `npm start`: runs the local stack in the foreground: Redis (or REDIS_URL), the backend on
+ * :5000 and the frontend on :8080, with logs prefixed by service. Ctrl-C stops everything.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { exited, spawnPrefixed } from './lib/processes.ts';
+import { findOnPath, repoRoot } from './lib/paths.ts';
+
+const HELP = `Usage: npm start [-- options]
+
+Runs tasktier locally in the foreground: redis-server, the backend (API) and the frontend (UI).
+
+Options:
+  --redis-port N      port for the spawned redis-server (default: REDIS_PORT or 6379, or a free one)
+  --durability LEVEL  everysec (default: lose at most ~1 s of writes if the host crashes)
+                      or always (fsync every write: no acknowledged write is ever lost)
+  -h, --help          show this help
+
+Environment:
+  REDIS_URL           use this Redis instead of spawning one (REDIS_PASSWORD/REDIS_USERNAME honoured)
+  BACKEND_PORT        default 5000
+  FRONTEND_PORT       default 8080
+Data of the spawned Redis lives in .data/redis (AOF on).`;
+
+function fail(message: string): never {
+  process.stderr.write(`start: ${message}\n`);
+  process.exit(1);
+}
+
+function parseOptions() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        'redis-port': { type: 'string' },
+        durability: { type: 'string', default: process.env.REDIS_APPENDFSYNC ?? 'everysec' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+    return values;
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : String(error)} (see npm start -- --help)`);
+  }
+}
+
+function parsePort(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`${name} must be a port number (1-65535), got "${value}"`);
+  return port;
+}
+
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) fail(`${name} exited with code ${child.exitCode} before it was ready (see its log above)`);
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await delay(100);
+  }
+  fail(`${name} was not ready at ${url} after ${timeoutMs / 1000} s`);
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  if (options.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (options.durability !== 'everysec' && options.durability !== 'always') {
+    fail(`--durability must be "everysec" or "always", got "${options.durability}"`);
+  }
+  const backendPort = parsePort(process.env.BACKEND_PORT, 'BACKEND_PORT', 5000);
+  const frontendPort = parsePort(process.env.FRONTEND_PORT, 'FRONTEND_PORT', 8080);
+  const backendScript = join(repoRoot, 'services/backend/dist/server.js');
+  const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
+  if (!existsSync(backendScript)) fail('services/backend/dist/server.js is missing: run `npm run build` (npm start does)');
+
+  const children: Array<{ name: string; child: ChildProcess }> = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('start: stopping...\n');
+    for (const { child } of [...children].reverse()) {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+  const supervise = (name: string, child: ChildProcess) => {
+    children.push({ name, child });
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(`start: ${name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the stack\n`);
+      void stopAll(1);
+    });
+  };
+
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const redisServer = findOnPath('redis-server');
+    if (!redisServer) {
+      fail('redis-server not found: install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL=redis://host:6379');
+    }
+    let redisPort = parsePort(options['redis-port'] ?? process.env.REDIS_PORT, 'redis port', 6379);
+    if (await portInUse(redisPort)) {
+      if (options['redis-port'] ?? process.env.REDIS_PORT) fail(`port ${redisPort} is already in use`);
+      redisPort = 6380 + Math.floor(Math.random() * 1000);
+    }
+    const dataDir = join(repoRoot, '.data/redis');
+    mkdirSync(dataDir, { recursive: true });
+    process.stdout.write(`start: redis-server on 127.0.0.1:${redisPort}, data in .data/redis (AOF, appendfsync ${options.durability})\n`);
+    const redis = spawnPrefixed(
+      'redis',
+      redisServer,
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', options.durability, '--save', '3600 1 300 100 60 10000'],
+      process.env,
+      0,
+    );
+    supervise('redis', redis);
+    redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const deadline = Date.now() + 10_000;
+    while (!(await portInUse(redisPort))) {
+      if (redis.exitCode !== null) fail('redis-server exited before accepting connections (see its log above)');
+      if (Date.now() > deadline) fail('redis-server did not accept connections within 10 s');
+      await delay(50);
+    }
+  }
+
+  process.stdout.write(`start: backend on http://localhost:${backendPort}\n`);
+  const backend = spawnPrefixed(
+    'backend',
+    process.execPath,
+    ['--enable-source-maps', backendScript],
+    { HOST: '127.0.0.1', ...process.env, PORT: String(backendPort), REDIS_URL: redisUrl, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0' },
+    1,
+  );
+  supervise('backend', backend);
+  await waitReady('backend', `http://127.0.0.1:${backendPort}/readyz`, backend);
+
+  if (existsSync(frontendScript)) {
+    process.stdout.write(`start: frontend on http://localhost:${frontendPort}\n`);
+    const frontend = spawnPrefixed(
+      'frontend',
+      process.execPath,
+      ['--enable-source-maps', frontendScript],
+      {
+        HOST: '127.0.0.1',
+        ...process.env,
+        PORT: String(frontendPort),
+        BACKEND_URL: `http://127.0.0.1:${backendPort}`,
+        DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+      },
+      2,
+    );
+    supervise('frontend', frontend);
+    await waitReady('frontend', `http://127.0.0.1:${frontendPort}/readyz`, frontend);
+    process.stdout.write(`start: tasktier is up: open http://localhost:${frontendPort} (API: http://localhost:${backendPort}/api). Ctrl-C stops it.\n`);
+  } else {
+    process.stdout.write(`start: tasktier API is up at http://localhost:${backendPort}/api. Ctrl-C stops it.\n`);
+  }
+}
+
+await main();
