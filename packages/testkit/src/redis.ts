@@ -44,6 +44,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const launch = async (): Promise<void> => {
     const proc = spawn('redis-server', [...baseArgs, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    // Never leave a redis-server behind when the test process ends without reaching its cleanup.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.removeListener('exit', reap));
     let output = '';
     proc.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();

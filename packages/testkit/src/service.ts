@@ -34,6 +34,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   try {
