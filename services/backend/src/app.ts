@@ -3,14 +3,13 @@ import proxyAddr from '@fastify/proxy-addr';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
+import { health, httpMetrics, requestLog } from '@tasktier/service-kit';
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
-import health from './plugins/health.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
 import redis from './plugins/redis.ts';
-import requestLog from './plugins/request-log.ts';
 import events from './routes/events.ts';
 import lists from './routes/lists.ts';
 import todos from './routes/todos.ts';
@@ -74,6 +73,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   });
   await app.register(problems);
   await app.register(requestLog);
+  await app.register(httpMetrics, { prefix: 'tasktier_backend' });
   await app.register(metrics, { prefix: 'tasktier_backend' });
   await app.register(cors, {
     origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),

@@ -1,7 +1,7 @@
 import type { ChangeEvent } from '@tasktier/contract';
+import { closeWithin } from '@tasktier/service-kit';
 import { type RedisServer, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeWithin } from '../src/lib/shutdown.ts';
 import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
 
 let redis: RedisServer;

@@ -1,7 +1,7 @@
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
+import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyError } from 'fastify';
 import fp from 'fastify-plugin';
-import { sendProblem } from '../lib/problem.ts';
 import { StorageFullError, StorageUnavailableError } from '../store/errors.ts';
 import { ListFullError, NotFoundError } from '../store/todo-store.ts';
 

@@ -38,6 +38,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
   app.get(
     '/api/lists/:listId/events',
     {
+      config: { longLived: true },
       schema: {
         tags: ['events'],
         summary: 'Live changes of a list (Server-Sent Events)',

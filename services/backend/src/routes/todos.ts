@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, NewTodo, Problem, Todo, TodoArray, TodoParams, TodoPatch } from '@tasktier/contract';
+import { sendProblem } from '@tasktier/service-kit';
 import { Type } from 'typebox';
 import { newTodoId } from '../lib/ids.ts';
 import { ListBodyCache } from '../lib/list-cache.ts';
-import { sendProblem } from '../lib/problem.ts';
 import { publicBase } from '../lib/urls.ts';
 import type { RouteOptions } from './options.ts';
 import { todoView } from './todo-view.ts';

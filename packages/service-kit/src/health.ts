@@ -12,11 +12,12 @@ export interface HealthOptions {
   service: string;
   version: string;
   revision: string;
-  /** Readiness beyond "not draining", e.g. "Redis answers". Undefined = always ready. */
+  /** Readiness beyond "listening and not draining", e.g. "Redis answers". None: always ready. */
   dependencyReady?: () => Promise<boolean>;
   dependencyName?: string;
 }
 
+/** GET /healthz (liveness), /readyz (readiness), /version, and the draining state they share. */
 export default fp(
   async (app, options: HealthOptions) => {
     app.decorate('lifecycle', { draining: false });
@@ -26,20 +27,32 @@ export default fp(
       if (app.lifecycle.draining) reply.header('connection', 'close');
     });
 
-    const statusReply = { response: { 200: HealthStatus, 503: HealthStatus } };
+    // server.close() closes the keep-alive connections idle at that moment, but one whose response
+    // was still being written would stay open until keepAliveTimeout. Close those as they finish.
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+      app.lifecycle.draining = true;
+    });
+    app.addHook('onResponse', async (request) => {
+      if (closing) request.raw.socket?.end();
+    });
 
+    const statusReply = { response: { 200: HealthStatus, 503: HealthStatus } };
     app.get(
       '/healthz',
       { schema: { tags: ['health'], summary: 'Liveness: the process answers', ...statusReply } },
-      () => ({
-        status: 'ok',
-      }),
+      async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+        return { status: 'ok' };
+      },
     );
 
     app.get(
       '/readyz',
       { schema: { tags: ['health'], summary: 'Readiness: not draining and dependencies answer', ...statusReply } },
       async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
         if (app.lifecycle.draining) return reply.code(503).send({ status: 'draining' });
         if (options.dependencyReady && !(await options.dependencyReady())) {
           return reply.code(503).send({ status: `${options.dependencyName ?? 'dependency'} unavailable` });
@@ -57,7 +70,10 @@ export default fp(
     app.get(
       '/version',
       { schema: { tags: ['health'], summary: 'Build information', response: { 200: VersionInfo } } },
-      () => info,
+      async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+        return info;
+      },
     );
   },
   { name: 'health' },

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin';
 
 /**
  * One JSON log line per request, written when the response is done, with the request id that is
- * also echoed to the client (Fastify's own two lines per request are turned off in app.ts).
+ * also echoed to the client (Fastify's own two lines per request are turned off by the service).
  */
 export default fp(
   async (app) => {

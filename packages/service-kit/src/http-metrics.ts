@@ -1,0 +1,47 @@
+import fp from 'fastify-plugin';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's Prometheus registry; services register their own metrics in it. */
+    metricsRegistry: Registry;
+  }
+  interface FastifyContextConfig {
+    /** Long-lived responses (event streams) are left out of the request duration histogram. */
+    longLived?: boolean;
+  }
+}
+
+/**
+ * GET /metrics in Prometheus text format: process metrics and the request duration histogram by
+ * method, route and status. Each app has its own registry (tests build many apps in one process).
+ */
+export default fp(
+  async (app, { prefix }: { prefix: string }) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const httpDuration = new Histogram({
+      name: `${prefix}_http_request_duration_seconds`,
+      help: 'HTTP request duration by method, route and status code (event streams excluded).',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    });
+    app.decorate('metricsRegistry', registry);
+
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.routeOptions.config.longLived) return;
+      const route = request.routeOptions.url ?? 'unmatched';
+      httpDuration.observe(
+        { method: request.method, route, status_code: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+
+    app.get('/metrics', async (_request, reply) => {
+      reply.type(registry.contentType).header('cache-control', 'no-store');
+      return registry.metrics();
+    });
+  },
+  { name: 'http-metrics' },
+);

@@ -1,0 +1,7 @@
+export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig } from './config.ts';
+export { default as health, type HealthOptions } from './health.ts';
+export { default as httpMetrics } from './http-metrics.ts';
+export { runService } from './lifecycle.ts';
+export { sendProblem } from './problem.ts';
+export { default as requestLog } from './request-log.ts';
+export { closeWithin } from './shutdown.ts';
