@@ -132,6 +132,9 @@ describe('the Todo-Backend contract', () => {
     expect(etag).toMatch(/^"\d+"$/);
     const again = await app.inject({ method: 'GET', url: todosUrl(), headers: { 'if-none-match': etag } });
     expect(again.statusCode).toBe(304);
+    // A 304 carries no body and no Content-Length (RFC 9110; undici rejects one that has it).
+    expect(again.headers['content-length']).toBeUndefined();
+    expect(again.body).toBe('');
     await post({ title: 'y' });
     const changed = await app.inject({ method: 'GET', url: todosUrl(), headers: { 'if-none-match': etag } });
     expect(changed.statusCode).toBe(200);

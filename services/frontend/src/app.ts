@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { health, httpMetrics, requestLog } from '@tasktier/service-kit';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { type Config, trustProxySetting } from './config.ts';
+import metrics from './plugins/metrics.ts';
+import problems from './plugins/problems.ts';
+import proxy from './plugins/proxy.ts';
+import securityHeaders from './plugins/security-headers.ts';
+import staticFiles from './plugins/static.ts';
+
+export interface AppOptions {
+  /** The built UI (index.html and assets/). */
+  publicDir: string;
+  version?: string;
+  /** `false` for quiet tests, or a stream to capture the JSON lines; JSON to stdout by default. */
+  logger?: false | { stream: NodeJS.WritableStream };
+}
+
+/** A request id a client or the Ingress sent is kept if it is short and plain; otherwise we make one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the frontend app without listening: server.ts listens, tests use inject or listen on port 0. */
+export async function buildApp(config: Config, options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: config.LOG_LEVEL,
+            ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+          },
+    // Fastify's own two lines per request are off: request-log.ts writes one line per request.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    trustProxy: trustProxySetting(config.TRUST_PROXY),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const sent = request.headers['x-request-id'];
+      return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+    },
+    // Explicit server timeouts: a whole request must arrive within 30 s (slow-client protection);
+    // idle sockets time out after 2 minutes (event streams carry heartbeats well inside that);
+    // keep-alive above the Ingress's 60 s upstream keep-alive so we never close first.
+    requestTimeout: 30_000,
+    connectionTimeout: 120_000,
+    keepAliveTimeout: 72_000,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+
+  await app.register(problems);
+  await app.register(requestLog);
+  await app.register(securityHeaders);
+  await app.register(httpMetrics, { prefix: 'tasktier_frontend' });
+  await app.register(metrics, { prefix: 'tasktier_frontend' });
+  await app.register(health, {
+    service: 'frontend',
+    version: options.version ?? config.APP_VERSION ?? '0.0.0-dev',
+    revision: config.APP_REVISION ?? 'unknown',
+  });
+  await app.register(proxy, {
+    backendUrl: config.BACKEND_URL,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+    connections: config.UPSTREAM_CONNECTIONS,
+  });
+  await app.register(staticFiles, { root: options.publicDir });
+  return app;
+}

@@ -1,0 +1,175 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  getFreePort,
+  type RedisServer,
+  repoRoot,
+  type Service,
+  startRedis,
+  startService,
+  waitFor,
+} from '@tasktier/testkit';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+/**
+ * The real stack for browser tests: redis-server, the backend bundle and the frontend bundle as
+ * child processes (exactly what `npm start` and the images run), and Debian's Chromium driven by
+ * playwright-core. Nothing is mocked.
+ */
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const BACKEND_SCRIPT = join(repoRoot, 'services/backend/dist/server.js');
+const FRONTEND_SCRIPT = fileURLToPath(new URL('../../dist/server.js', import.meta.url));
+export const SCREENSHOTS = join(repoRoot, 'test-results/screenshots');
+
+export interface Backend {
+  port: number;
+  url: string;
+  service: Service;
+  /** SIGTERM, wait for the exit. */
+  stop(): Promise<void>;
+  /** Starts again on the same port. */
+  restart(): Promise<void>;
+}
+
+export async function startBackend(redis: RedisServer): Promise<Backend> {
+  if (!existsSync(BACKEND_SCRIPT)) throw new Error(`${BACKEND_SCRIPT} is missing: run npm run build first`);
+  const port = await getFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const launch = () =>
+    startService({
+      name: `backend:${port}`,
+      script: BACKEND_SCRIPT,
+      env: {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        REDIS_URL: redis.url,
+        DRAIN_DELAY_MS: '200',
+        SHUTDOWN_TIMEOUT_MS: '2000',
+        LOG_LEVEL: 'warn',
+      },
+      readyUrl: `${url}/readyz`,
+    });
+  const backend: Backend = {
+    port,
+    url,
+    service: await launch(),
+    stop: async () => {
+      await backend.service.stop('SIGTERM');
+    },
+    restart: async () => {
+      backend.service = await launch();
+    },
+  };
+  return backend;
+}
+
+export interface Frontend {
+  url: string;
+  service: Service;
+}
+
+export async function startFrontend(backend: Backend): Promise<Frontend> {
+  if (!existsSync(FRONTEND_SCRIPT)) throw new Error(`${FRONTEND_SCRIPT} is missing: run npm run build first`);
+  const port = await getFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const service = await startService({
+    name: `frontend:${port}`,
+    script: FRONTEND_SCRIPT,
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BACKEND_URL: backend.url,
+      DRAIN_DELAY_MS: '200',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+      LOG_LEVEL: 'warn',
+    },
+    readyUrl: `${url}/readyz`,
+  });
+  return { url, service };
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  // launch() gives every browser a fresh temporary profile (its own --user-data-dir).
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Everything a page reports as broken: script errors, console errors (CSP violations are these). */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  return problems;
+}
+
+export async function newPage(context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  return { page, problems: watchProblems(page) };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Waits until `read()` deep-equals `expected` (the UI and the network settle), then asserts it. */
+export async function eventually<T>(what: string, read: () => Promise<T>, expected: T, timeoutMs = 10_000) {
+  const wanted = JSON.stringify(expected);
+  let last: T | undefined;
+  try {
+    await waitFor(
+      what,
+      async () => {
+        last = await read();
+        return JSON.stringify(last) === wanted;
+      },
+      { timeoutMs },
+    );
+  } catch {
+    // Fall through to the assertion, which shows the difference.
+  }
+  expect(last, what).toEqual(expected);
+}
+
+// ---- TodoMVC page helpers ------------------------------------------------------------------
+
+export const isFocused = (locator: Locator): Promise<boolean> =>
+  locator.evaluate((el) => el.ownerDocument.activeElement === el);
+
+export const todoItems = (page: Page): Locator => page.locator('.todo-list li');
+export const titles = (page: Page): Promise<string[]> => page.locator('.todo-list li label').allTextContents();
+
+export async function addTodos(page: Page, ...items: string[]): Promise<void> {
+  const input = page.locator('.new-todo');
+  for (const item of items) {
+    await input.fill(item);
+    await input.press('Enter');
+  }
+}
+
+/** The list id from a page at /l/<id>. */
+export async function openNewList(page: Page, base: string): Promise<string> {
+  await page.goto(`${base}/`);
+  await page.waitForURL(/\/l\/[A-Za-z0-9_-]{22}$/);
+  await page.locator('.new-todo:not([disabled])').waitFor();
+  return new URL(page.url()).pathname.split('/')[2]!;
+}
+
+export { type RedisServer, startRedis };

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { getFreePort, startService, waitFor } from '@tasktier/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, type Upstream } from './helpers.ts';
+
+/** The production bundle, as `npm start` and the image run it. Built by `npm test` before the suites. */
+const script = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+
+let upstream: Upstream;
+beforeAll(async () => {
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build -w @tasktier/frontend first`);
+  // A backend whose event streams stay open until the client or the frontend ends them.
+  upstream = await startUpstream((req, res) => {
+    if (req.url?.endsWith('/events')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {"version":1}\n\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('[]');
+  });
+});
+afterAll(async () => {
+  await upstream?.close();
+});
+
+describe('dist/server.js', () => {
+  it.each([
+    [{ PORT: 'http' }, /^frontend: invalid configuration: .*PORT/],
+    [{ BACKEND_URL: 'backend:5000' }, /^frontend: invalid configuration: .*BACKEND_URL/],
+    [{ PUBLIC_DIR: '/nonexistent' }, /^frontend: the UI build is missing/],
+  ])('refuses %o with one line on stderr and exit code 1', (env, message) => {
+    const result = spawnSync(process.execPath, [script], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('on SIGTERM: unready at once, serves through the drain, ends event streams, exits 0', async () => {
+    const port = await getFreePort();
+    const base = `http://127.0.0.1:${port}`;
+    const service = await startService({
+      name: 'frontend',
+      script,
+      env: { PORT: String(port), HOST: '127.0.0.1', BACKEND_URL: upstream.url, DRAIN_DELAY_MS: '1000' },
+      readyUrl: `${base}/readyz`,
+    });
+    // A browser's live-sync stream, open through the frontend.
+    let streamText = '';
+    let streamEnded = false;
+    const streamReq = request(`${base}/api/lists/AbCdEfGhIjKlMnOpQrStUv/events`, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        streamText += chunk;
+      });
+      res.on('end', () => {
+        streamEnded = true;
+      });
+    });
+    streamReq.end();
+    await waitFor('the event stream to open', () => streamText.includes('event: ready'));
+
+    const exit = service.stop('SIGTERM');
+    await waitFor('readiness to turn 503', async () => (await fetch(`${base}/readyz`)).status === 503);
+    // Still serving during the drain: the UI and the API.
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('connection')).toBe('close');
+    expect((await fetch(`${base}/api/lists/AbCdEfGhIjKlMnOpQrStUv/todos`)).status).toBe(200);
+    expect(streamEnded).toBe(false);
+
+    expect(await exit).toBe(0);
+    // 'end' means a clean end of the chunked body (a reset would be 'aborted'): browsers then reconnect.
+    await waitFor('the event stream to end cleanly', () => streamEnded);
+    const lines = service.output().trim().split('\n');
+    expect(lines.some((line) => line.includes('"msg":"draining"'))).toBe(true);
+    // Logs are JSON, one line per request, with the request id.
+    const requestLines = lines.filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line));
+    expect(requestLines.length).toBeGreaterThan(2);
+    expect(requestLines[0]).toMatchObject({ method: 'GET', status: expect.any(Number), requestId: expect.any(String) });
+  });
+});

@@ -1,0 +1,353 @@
+import type { Todo } from '@tasktier/contract';
+import * as api from './api.ts';
+import { ApiError } from './api.ts';
+
+/** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
+export interface ViewTodo {
+  id: string;
+  /** Stable across a new todo's temporary id and its real one, so the element is kept. */
+  key: string;
+  title: string;
+  completed: boolean;
+}
+
+export type Notice = { kind: 'offline' } | { kind: 'error'; message: string } | { kind: 'not-found' } | undefined;
+
+export interface State {
+  todos: ViewTodo[];
+  loaded: boolean;
+  notice: Notice;
+}
+
+type Op =
+  | { kind: 'add'; tempId: string; title: string; realId?: string }
+  | { kind: 'update'; id: string; patch: { title?: string; completed?: boolean } }
+  | { kind: 'remove'; ids: string[] }
+  | { kind: 'set-completed'; ids: string[]; completed: boolean };
+
+interface Entry {
+  op: Op;
+  /** The number of refreshes started when the server confirmed it; undefined while pending. */
+  confirmedAt?: number;
+}
+
+/** After a failed refresh, retry after these delays (ms), the last one repeating. */
+const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
+/** The nth retry delay, with jitter so that many browsers do not all come back at the same instant. */
+export function retryDelay(attempt: number): number {
+  const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+/** A stream that drops is usually back within its `retry:` delay; only then is it news. */
+const OFFLINE_GRACE_MS = 3000;
+const ERROR_NOTICE_MS = 8000;
+
+/**
+ * One shared list, kept in the backend. The view is the last server snapshot with this browser's
+ * not-yet-confirmed changes applied on top, so edits show at once, a refresh never makes them
+ * flicker, and a change the server refused disappears (with a message). Writes go out one at a
+ * time, in order. Live sync: every change event (from any browser, via any backend replica) and
+ * every (re)connection triggers a refresh; refreshes are coalesced so a burst costs one or two.
+ */
+export class ListStore {
+  private server: Todo[] = [];
+  private version = -1;
+  private loaded = false;
+  private entries: Entry[] = [];
+  private nextTemp = 0;
+  private readonly realIds = new Map<string, string>();
+  private readonly tempKeys = new Map<string, string>();
+  private writes: Promise<void> = Promise.resolve();
+
+  private refreshing = false;
+  private refreshWanted = false;
+  private refreshesStarted = 0;
+  private refreshFailures = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private events: EventSource | undefined;
+  private streamUp = false;
+  private reconnects = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private offlineTimer: ReturnType<typeof setTimeout> | undefined;
+  private streamOffline = false;
+  private requestsFailing = false;
+  private notFound = false;
+  private error: string | undefined;
+  private errorTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private readonly listeners = new Set<() => void>();
+  state: State = { todos: [], loaded: false, notice: undefined };
+
+  constructor(readonly listId: string) {}
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    this.connect();
+    this.refresh();
+  }
+
+  stop(): void {
+    this.events?.close();
+    for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer]) clearTimeout(timer);
+  }
+
+  // ---- actions --------------------------------------------------------------------------------
+
+  add(title: string): void {
+    const tempId = `tmp-${++this.nextTemp}`;
+    this.write({ kind: 'add', tempId, title }, async (op) => {
+      if (op.kind !== 'add') return;
+      const todo = await api.addTodo(this.listId, op.title);
+      op.realId = todo.id;
+      this.realIds.set(tempId, todo.id);
+      this.tempKeys.set(todo.id, tempId);
+    });
+  }
+
+  update(id: string, patch: { title?: string; completed?: boolean }): void {
+    this.write({ kind: 'update', id, patch }, async () => {
+      const realId = this.resolve(id);
+      if (!realId) return;
+      try {
+        await api.updateTodo(this.listId, realId, patch);
+      } catch (error) {
+        // Deleted meanwhile by someone else: the refresh will show it gone.
+        if (!(error instanceof ApiError && error.status === 404)) throw error;
+      }
+    });
+  }
+
+  remove(id: string): void {
+    this.write({ kind: 'remove', ids: [id] }, async () => {
+      const realId = this.resolve(id);
+      if (realId) await api.deleteTodo(this.listId, realId);
+    });
+  }
+
+  clearCompleted(): void {
+    const ids = this.state.todos.filter((todo) => todo.completed).map((todo) => todo.id);
+    if (ids.length === 0) return;
+    this.write({ kind: 'remove', ids }, () => this.forEachReal(ids, (realId) => api.deleteTodo(this.listId, realId)));
+  }
+
+  setAllCompleted(completed: boolean): void {
+    const ids = this.state.todos.filter((todo) => todo.completed !== completed).map((todo) => todo.id);
+    if (ids.length === 0) return;
+    this.write({ kind: 'set-completed', ids, completed }, () =>
+      this.forEachReal(ids, (realId) => api.updateTodo(this.listId, realId, { completed }).catch(ignoreNotFound)),
+    );
+  }
+
+  dismissError(): void {
+    this.setError(undefined);
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------
+
+  /** A temporary id becomes the real one once its POST succeeded; undefined if that failed. */
+  private resolve(id: string): string | undefined {
+    if (!id.startsWith('tmp-')) return id;
+    return this.realIds.get(id);
+  }
+
+  private async forEachReal(ids: string[], run: (realId: string) => Promise<void>): Promise<void> {
+    const real = ids.map((id) => this.resolve(id)).filter((id): id is string => id !== undefined);
+    // A few at a time: enough to be quick, not so many that a big list floods the server.
+    for (let i = 0; i < real.length; i += 8) await Promise.all(real.slice(i, i + 8).map(run));
+  }
+
+  private write(op: Op, run: (op: Op) => Promise<void>): void {
+    const entry: Entry = { op };
+    this.entries.push(entry);
+    this.render();
+    this.writes = this.writes.then(async () => {
+      try {
+        await run(op);
+        entry.confirmedAt = this.refreshesStarted;
+        this.requestsOk();
+        // With the stream up, the change event (ours, echoed) triggers the refresh.
+        if (!this.streamUp) this.refresh();
+      } catch (error) {
+        // Refused or not delivered: drop it from the view and show the server's truth again.
+        this.entries = this.entries.filter((e) => e !== entry);
+        this.failed(error, 'Your change could not be saved');
+        this.refresh();
+      }
+    });
+  }
+
+  // ---- reading --------------------------------------------------------------------------------
+
+  /** Fetches the list; if one fetch is under way, one more runs after it (coalescing bursts). */
+  refresh(): void {
+    this.refreshWanted = true;
+    if (this.refreshing) return;
+    this.refreshing = true;
+    void this.refreshLoop();
+  }
+
+  private async refreshLoop(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    while (this.refreshWanted) {
+      this.refreshWanted = false;
+      const started = ++this.refreshesStarted;
+      try {
+        const { todos, version } = await api.getTodos(this.listId);
+        this.server = todos;
+        if (Number.isFinite(version)) this.version = version;
+        this.loaded = true;
+        this.notFound = false;
+        this.refreshFailures = 0;
+        // Confirmed changes are in this snapshot if the server confirmed them before it was asked.
+        this.entries = this.entries.filter((e) => e.confirmedAt === undefined || e.confirmedAt >= started);
+        this.requestsOk();
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          this.notFound = true;
+          this.render();
+          break;
+        }
+        this.failed(error, 'The list could not be loaded');
+        this.retryTimer = setTimeout(() => this.refresh(), retryDelay(this.refreshFailures++));
+        break;
+      }
+    }
+    this.refreshing = false;
+  }
+
+  // ---- live sync ------------------------------------------------------------------------------
+
+  private connect(): void {
+    const source = new EventSource(api.eventsUrl(this.listId));
+    this.events = source;
+    const onVersion = (event: MessageEvent<string>) => {
+      const version = parseVersion(event.data);
+      if (version === undefined || version > this.version) this.refresh();
+    };
+    source.addEventListener('ready', (event) => {
+      this.reconnects = 0;
+      this.streamUp = true;
+      this.setStreamOffline(false);
+      // (Re)connected: whatever happened while we were away, catch up.
+      const version = parseVersion(event.data);
+      if (version === undefined || version !== this.version || this.requestsFailing) this.refresh();
+    });
+    source.addEventListener('change', onVersion);
+    source.addEventListener('error', () => {
+      this.streamUp = false;
+      if (this.notFound) {
+        source.close();
+        return;
+      }
+      if (source.readyState === EventSource.CLOSED) {
+        // The server answered with an error (e.g. 502 while the backend is down): the browser
+        // will not retry by itself, so we do, backing off. That is certainly news: say so now.
+        source.close();
+        this.setStreamOffline(true);
+        this.reconnectTimer = setTimeout(() => this.connect(), retryDelay(this.reconnects++));
+      } else {
+        // The stream dropped and the browser reconnects by itself (retry: hint). A server that
+        // drains ends streams on purpose; only say something if it takes longer than that.
+        clearTimeout(this.offlineTimer);
+        this.offlineTimer = setTimeout(() => {
+          if (!this.streamUp) this.setStreamOffline(true);
+        }, OFFLINE_GRACE_MS);
+      }
+    });
+  }
+
+  // ---- status ---------------------------------------------------------------------------------
+
+  private failed(error: unknown, what: string): void {
+    if (error instanceof ApiError && error.unavailable) {
+      this.requestsFailing = true;
+      this.render();
+    } else {
+      this.setError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private requestsOk(): void {
+    if (this.requestsFailing) {
+      this.requestsFailing = false;
+      // Back online: anything may have changed meanwhile.
+      this.refresh();
+    }
+    this.render();
+  }
+
+  private setStreamOffline(offline: boolean): void {
+    clearTimeout(this.offlineTimer);
+    this.streamOffline = offline;
+    this.render();
+  }
+
+  private setError(message: string | undefined): void {
+    clearTimeout(this.errorTimer);
+    this.error = message;
+    if (message) this.errorTimer = setTimeout(() => this.setError(undefined), ERROR_NOTICE_MS);
+    this.render();
+  }
+
+  private render(): void {
+    let notice: Notice;
+    if (this.notFound) notice = { kind: 'not-found' };
+    else if (this.requestsFailing || this.streamOffline) notice = { kind: 'offline' };
+    else if (this.error) notice = { kind: 'error', message: this.error };
+    this.state = { todos: this.view(), loaded: this.loaded, notice };
+    for (const listener of this.listeners) listener();
+  }
+
+  private view(): ViewTodo[] {
+    let todos: ViewTodo[] = this.server.map((todo) => ({
+      id: todo.id,
+      key: this.tempKeys.get(todo.id) ?? todo.id,
+      title: todo.title,
+      completed: todo.completed,
+    }));
+    for (const { op } of this.entries) todos = apply(todos, op);
+    return todos;
+  }
+}
+
+/** Applies one change to a list of todos; applying it again changes nothing (it may be confirmed). */
+function apply(todos: ViewTodo[], op: Op): ViewTodo[] {
+  switch (op.kind) {
+    case 'add': {
+      const id = op.realId ?? op.tempId;
+      if (todos.some((todo) => todo.id === id)) return todos;
+      return [...todos, { id, key: op.tempId, title: op.title, completed: false }];
+    }
+    case 'update':
+      return todos.map((todo) => (matches(todo, op.id) ? { ...todo, ...op.patch } : todo));
+    case 'remove':
+      return todos.filter((todo) => !op.ids.some((id) => matches(todo, id)));
+    case 'set-completed':
+      return todos.map((todo) =>
+        op.ids.some((id) => matches(todo, id)) ? { ...todo, completed: op.completed } : todo,
+      );
+  }
+}
+
+/** An id given by the UI may be a temporary one whose todo now shows under its real id. */
+function matches(todo: ViewTodo, id: string): boolean {
+  return todo.id === id || todo.key === id;
+}
+
+function parseVersion(data: string): number | undefined {
+  try {
+    const version = (JSON.parse(data) as { version?: unknown }).version;
+    return typeof version === 'number' ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof ApiError && error.status === 404)) throw error;
+}
