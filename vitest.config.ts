@@ -48,6 +48,8 @@ export default defineConfig({
           ...processSuite,
         },
       },
+      // The Kubernetes verification suite; its podman test says itself what it skipped and why.
+      'deploy/k8s/vitest.config.ts',
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {
         test: {
           name: 'frontend-e2e',

@@ -1,0 +1,120 @@
+import { afterAll, describe, expect, test } from 'vitest';
+import { RenderTree } from './lib/render.ts';
+import { formatSummary, ingressSummary, summarize } from './lib/summary.ts';
+
+// The architecture's numbers, written out in full for dev and prod so that a change to any of them
+// shows up here as a diff. The audit (render.test.ts) checks the rules behind them for every
+// combination; this file is the table a reader compares with ../../shared/architecture.md.
+
+const tree = new RenderTree();
+afterAll(() => tree.dispose());
+
+const probes = {
+  app: {
+    startup: 'GET /healthz every 2s, timeout 2s, x30',
+    liveness: 'GET /healthz every 10s, timeout 3s, x3',
+    readiness: 'GET /readyz every 5s, timeout 2s, x2',
+  },
+  redis: {
+    startup: 'exec redis-cli ping (auth) every 5s, timeout 3s, x60',
+    liveness: 'exec redis-cli ping (auth) every 10s, timeout 5s, x3',
+    readiness: 'exec redis-cli ping (auth) every 5s, timeout 3s, x2',
+  },
+};
+const rollout = {
+  strategy: 'RollingUpdate maxUnavailable 0 maxSurge 1',
+  minReadySeconds: 5,
+  progressDeadlineSeconds: 120,
+  drainMs: 5000,
+  shutdownMs: 10000,
+  graceSeconds: 30,
+};
+const redisCommon = {
+  kind: 'StatefulSet',
+  image: 'redis:7-alpine',
+  replicas: 1,
+  hpa: '-',
+  pdbMinAvailable: '-',
+  containerPort: 6379,
+  servicePort: 6379,
+  uid: 999,
+  gid: 1000,
+  qos: 'Burstable',
+  strategy: 'RollingUpdate',
+  minReadySeconds: '-',
+  progressDeadlineSeconds: '-',
+  ...probes.redis,
+  drainMs: '-',
+  shutdownMs: '-',
+  graceSeconds: 60,
+};
+
+describe('the architecture in numbers', () => {
+  test('prod', async () => {
+    const objects = await tree.render('overlays/prod');
+    const summary = summarize(objects);
+    console.log(formatSummary('overlays/prod', summary));
+    const hpa = '2-10, cpu 70%, memory 80%, scale-down window 300s';
+    expect(summary).toEqual({
+      frontend: {
+        kind: 'Deployment',
+        image: 'tasktier/frontend:0.1.0',
+        replicas: 'hpa',
+        hpa,
+        pdbMinAvailable: 1,
+        containerPort: 8080,
+        servicePort: 8080,
+        uid: 1000,
+        gid: 1000,
+        qos: 'Burstable',
+        requests: 'cpu 100m, memory 128Mi',
+        limits: 'cpu 1, memory 320Mi',
+        ...rollout,
+        ...probes.app,
+      },
+      backend: {
+        kind: 'Deployment',
+        image: 'tasktier/backend:0.1.0',
+        replicas: 'hpa',
+        hpa,
+        pdbMinAvailable: 1,
+        containerPort: 5000,
+        servicePort: 5000,
+        uid: 1000,
+        gid: 1000,
+        qos: 'Burstable',
+        requests: 'cpu 100m, memory 128Mi',
+        limits: 'cpu 1, memory 320Mi',
+        ...rollout,
+        ...probes.app,
+      },
+      redis: { ...redisCommon, requests: 'cpu 100m, memory 256Mi', limits: 'cpu 1, memory 512Mi' },
+    });
+    expect(ingressSummary(objects)).toEqual(['class nginx http://microservices.local/ -> frontend:http']);
+  });
+
+  test('dev', async () => {
+    const objects = await tree.render('overlays/dev');
+    const summary = summarize(objects);
+    console.log(formatSummary('overlays/dev', summary));
+    const app = {
+      kind: 'Deployment',
+      replicas: 1,
+      hpa: '-',
+      pdbMinAvailable: '-',
+      uid: 1000,
+      gid: 1000,
+      qos: 'Burstable',
+      requests: 'cpu 25m, memory 96Mi',
+      limits: 'cpu 500m, memory 256Mi',
+      ...rollout,
+      ...probes.app,
+    };
+    expect(summary).toEqual({
+      frontend: { ...app, image: 'tasktier/frontend:0.1.0', containerPort: 8080, servicePort: 8080 },
+      backend: { ...app, image: 'tasktier/backend:0.1.0', containerPort: 5000, servicePort: 5000 },
+      redis: { ...redisCommon, requests: 'cpu 25m, memory 32Mi', limits: 'cpu 500m, memory 192Mi' },
+    });
+    expect(ingressSummary(objects)).toEqual(['class nginx http://microservices.local/ -> frontend:http']);
+  });
+});

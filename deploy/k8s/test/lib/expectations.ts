@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FlowKey } from './netpol.ts';
+import { includedComponents, k8sDir, type Target } from './render.ts';
+
+/** What the architecture (and issue 5) says the rendered manifests must be, per target. */
+
+export interface AppExpectation {
+  name: 'frontend' | 'backend';
+  port: number;
+  /** Replicas when nothing scales it; with an HPA the Deployment has none and minReplicas rules. */
+  replicas: number;
+  hpa?: { min: number; max: number; cpuUtilization: number; memoryUtilization: number };
+  pdbMinAvailable?: number;
+  /** Literal environment the app must get. */
+  env: Record<string, string>;
+}
+
+export interface Expectations {
+  namespace: string;
+  version: string;
+  appUid: number;
+  appGid: number;
+  redisUid: number;
+  /** The official redis image's group (GID 1000), so files in /data stay readable to its tools. */
+  redisGid: number;
+  apps: AppExpectation[];
+  redis: { port: number; image: string; persistent: boolean };
+  ingress: { className: string; host: string; tls: boolean };
+  monitoring: boolean;
+  requiredAntiAffinity: boolean;
+  secretFromFile: boolean;
+  /** The only connections the NetworkPolicies may allow (where one side is a tasktier pod). */
+  flows: FlowKey[];
+}
+
+const rootPackage = JSON.parse(readFileSync(join(k8sDir, '..', '..', 'package.json'), 'utf8')) as { version: string };
+
+export const ARCHITECTURE = {
+  namespace: 'tasktier',
+  ports: { frontend: 8080, backend: 5000, redis: 6379 },
+  appUid: 1000,
+  appGid: 1000,
+  redisUid: 999,
+  redisGid: 1000,
+  hpa: { min: 2, max: 10, cpuUtilization: 70, memoryUtilization: 80 },
+  host: 'microservices.local',
+  ingressClass: 'nginx',
+} as const;
+
+/**
+ * The components whose effect the architecture audit models (see expectationsFor). They are
+ * audited in every combination. Components that change how the tiers run (blue-green,
+ * argo-rollouts) or how Redis is reached (redis-acl, redis-backup) have their own tests; the
+ * render test still renders each of them on every target and checks schemas, Pod Security and
+ * namespaces.
+ */
+export const AUDITED_COMPONENTS = [
+  'ingress-tls',
+  'monitoring',
+  'redis-persistence',
+  'redis-secret-from-file',
+  'required-anti-affinity',
+] as const;
+
+export function expectedFlows(namespace: string): FlowKey[] {
+  const dns = 'kube-system/kube-dns';
+  return [
+    { from: 'ingress-nginx/controller', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
+    { from: `${namespace}/frontend`, to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
+    { from: `${namespace}/backend`, to: `${namespace}/redis`, port: 6379, protocol: 'TCP' },
+    { from: `${namespace}/frontend`, to: dns, port: 53, protocol: 'UDP' },
+    { from: `${namespace}/frontend`, to: dns, port: 53, protocol: 'TCP' },
+    { from: `${namespace}/backend`, to: dns, port: 53, protocol: 'UDP' },
+    { from: `${namespace}/backend`, to: dns, port: 53, protocol: 'TCP' },
+    { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
+    { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
+  ];
+}
+
+export function expectationsFor(target: Target, components: readonly string[]): Expectations {
+  const all = new Set([...includedComponents(target), ...components]);
+  const prod = target === 'overlays/prod';
+  const replicas = target === 'overlays/dev' ? 1 : 2;
+  const { ports } = ARCHITECTURE;
+  const app = (name: 'frontend' | 'backend', env: Record<string, string>): AppExpectation => ({
+    name,
+    port: ports[name],
+    replicas,
+    ...(prod ? { hpa: { ...ARCHITECTURE.hpa }, pdbMinAvailable: 1 } : {}),
+    env,
+  });
+  return {
+    namespace: ARCHITECTURE.namespace,
+    version: rootPackage.version,
+    appUid: ARCHITECTURE.appUid,
+    appGid: ARCHITECTURE.appGid,
+    redisUid: ARCHITECTURE.redisUid,
+    redisGid: ARCHITECTURE.redisGid,
+    apps: [
+      app('frontend', { PORT: String(ports.frontend), BACKEND_URL: `http://backend:${ports.backend}` }),
+      app('backend', { PORT: String(ports.backend), REDIS_URL: `redis://redis:${ports.redis}` }),
+    ],
+    redis: { port: ports.redis, image: 'redis:7-alpine', persistent: all.has('redis-persistence') },
+    ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: all.has('ingress-tls') },
+    monitoring: all.has('monitoring'),
+    requiredAntiAffinity: all.has('required-anti-affinity'),
+    secretFromFile: all.has('redis-secret-from-file'),
+    flows: expectedFlows(ARCHITECTURE.namespace),
+  };
+}

@@ -1,0 +1,375 @@
+import type { ILabelSelector } from '@kubernetes-models/apimachinery/apis/meta/v1/LabelSelector';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
+import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort';
+import { type K8sObject, podTemplates } from './types.ts';
+
+/**
+ * A NetworkPolicy evaluator with the semantics of the Kubernetes API
+ * (https://kubernetes.io/docs/concepts/services-networking/network-policies/):
+ *  - a policy applies to the pods of its own namespace that its podSelector selects ({} = all);
+ *  - its policyTypes say which directions it isolates; when absent: Ingress, plus Egress if it
+ *    has egress rules;
+ *  - a pod not selected by any policy of a direction is not isolated in that direction (all
+ *    allowed); a selected pod allows only what the union of those policies' rules allows;
+ *  - a connection happens only if the client's egress AND the server's ingress allow it;
+ *  - a rule with no `from`/`to` matches every peer, with no `ports` every port; a peer with
+ *    podSelector only means pods of the policy's namespace, namespaceSelector only means all pods
+ *    of the selected namespaces, both in one peer means those pods of those namespaces (AND),
+ *    separate peers are alternatives (OR); ipBlock matches by address, minus `except`;
+ *  - ports: protocol defaults to TCP; a numeric port (with optional endPort range) or a named port
+ *    resolved against the destination pod's container ports;
+ *  - label selectors with matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist).
+ * Traffic from a pod's own node (kubelet probes) is always allowed and is not modelled.
+ */
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface ListenPort {
+  port: number;
+  protocol: Protocol;
+  name?: string;
+}
+
+/** A pod (namespace + labels) or an address outside the cluster's pods (no namespace). */
+export interface Endpoint {
+  id: string;
+  ip: string;
+  namespace?: string;
+  namespaceLabels?: Record<string, string>;
+  labels?: Record<string, string>;
+  ports: ListenPort[];
+}
+
+export interface Connection {
+  from: Endpoint;
+  to: Endpoint;
+  port: number;
+  protocol: Protocol;
+}
+
+export type Policy = INetworkPolicy & { metadata: { name: string; namespace?: string } };
+
+export function selectorMatches(selector: ILabelSelector | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (labels[key] !== value) return false;
+  }
+  for (const expression of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, expression.key);
+    const value = labels[expression.key];
+    const values = expression.values ?? [];
+    switch (expression.operator) {
+      case 'In':
+        if (!has || !values.includes(value!)) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(value!)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        throw new Error(`unknown label selector operator ${expression.operator}`);
+    }
+  }
+  return true;
+}
+
+function ipToNumber(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((part) => !Number.isInteger(part) || part < 0 || part > 255)) {
+    throw new Error(`not an IPv4 address: ${ip}`);
+  }
+  return parts.reduce((sum, part) => sum * 256 + part, 0);
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const prefix = Number(bits ?? '32');
+  if (prefix === 0) return true;
+  const size = 2 ** (32 - prefix);
+  return Math.floor(ipToNumber(ip) / size) === Math.floor(ipToNumber(base!) / size);
+}
+
+function peerMatches(peer: INetworkPolicyPeer, policyNamespace: string, other: Endpoint): boolean {
+  if (peer.ipBlock) {
+    return inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((cidr) => inCidr(other.ip, cidr));
+  }
+  if (other.namespace === undefined) return false; // selectors only ever select pods
+  if (!peer.podSelector && !peer.namespaceSelector) return false; // rejected by the API server anyway
+  if (peer.namespaceSelector) {
+    const namespaceLabels = { 'kubernetes.io/metadata.name': other.namespace, ...other.namespaceLabels };
+    if (!selectorMatches(peer.namespaceSelector, namespaceLabels)) return false;
+  } else if (other.namespace !== policyNamespace) {
+    return false;
+  }
+  return selectorMatches(peer.podSelector, other.labels ?? {});
+}
+
+function portMatches(rulePort: INetworkPolicyPort, destination: Endpoint, port: number, protocol: Protocol): boolean {
+  if ((rulePort.protocol ?? 'TCP') !== protocol) return false;
+  if (rulePort.port === undefined) return true;
+  if (typeof rulePort.port === 'number') {
+    return rulePort.endPort === undefined ? port === rulePort.port : port >= rulePort.port && port <= rulePort.endPort;
+  }
+  if (/^\d+$/.test(rulePort.port)) return port === Number(rulePort.port);
+  // A named port: the destination pod must have a container port of that name, number and protocol.
+  return destination.ports.some(
+    (listen) => listen.name === rulePort.port && listen.port === port && listen.protocol === protocol,
+  );
+}
+
+function policyTypes(policy: Policy): string[] {
+  const declared = policy.spec?.policyTypes;
+  if (declared && declared.length > 0) return declared;
+  return (policy.spec?.egress?.length ?? 0) > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
+}
+
+function policiesFor(policies: readonly Policy[], pod: Endpoint, direction: 'Ingress' | 'Egress'): Policy[] {
+  return policies.filter(
+    (policy) =>
+      (policy.metadata.namespace ?? 'default') === pod.namespace &&
+      policyTypes(policy).includes(direction) &&
+      selectorMatches(policy.spec?.podSelector, pod.labels ?? {}),
+  );
+}
+
+export interface Verdict {
+  allowed: boolean;
+  /** Policies that let it through on each side, or why not. */
+  reason: string;
+}
+
+/** Whether `connection` is allowed, with the policy names that decide it. */
+export function evaluate(policies: readonly Policy[], connection: Connection): Verdict {
+  const { from, to, port, protocol } = connection;
+  let egressBy = 'not isolated for egress';
+  if (from.namespace !== undefined) {
+    const applying = policiesFor(policies, from, 'Egress');
+    if (applying.length > 0) {
+      const allowing = applying.filter((policy) =>
+        (policy.spec?.egress ?? []).some(
+          (rule) =>
+            (rule.to === undefined ||
+              rule.to.length === 0 ||
+              rule.to.some((peer) => peerMatches(peer, from.namespace!, to))) &&
+            (rule.ports === undefined ||
+              rule.ports.length === 0 ||
+              rule.ports.some((rulePort) => portMatches(rulePort, to, port, protocol))),
+        ),
+      );
+      if (allowing.length === 0) {
+        return {
+          allowed: false,
+          reason: `egress denied (isolated by ${applying.map((p) => p.metadata.name).join(', ')})`,
+        };
+      }
+      egressBy = `egress by ${allowing.map((p) => p.metadata.name).join(', ')}`;
+    }
+  }
+  let ingressBy = 'not isolated for ingress';
+  if (to.namespace !== undefined) {
+    const applying = policiesFor(policies, to, 'Ingress');
+    if (applying.length > 0) {
+      const allowing = applying.filter((policy) =>
+        (policy.spec?.ingress ?? []).some(
+          (rule) =>
+            (rule.from === undefined ||
+              rule.from.length === 0 ||
+              rule.from.some((peer) => peerMatches(peer, to.namespace!, from))) &&
+            (rule.ports === undefined ||
+              rule.ports.length === 0 ||
+              rule.ports.some((rulePort) => portMatches(rulePort, to, port, protocol))),
+        ),
+      );
+      if (allowing.length === 0) {
+        return {
+          allowed: false,
+          reason: `ingress denied (isolated by ${applying.map((p) => p.metadata.name).join(', ')})`,
+        };
+      }
+      ingressBy = `ingress by ${allowing.map((p) => p.metadata.name).join(', ')}`;
+    }
+  }
+  return { allowed: true, reason: `${egressBy}; ${ingressBy}` };
+}
+
+/** The NetworkPolicies of a rendered output. */
+export function networkPolicies(objects: readonly K8sObject[]): Policy[] {
+  return objects.filter((object) => object.kind === 'NetworkPolicy') as unknown as Policy[];
+}
+
+/** One endpoint per rendered workload (replicas share labels), with the labels of its namespace. */
+export function renderedPods(objects: readonly K8sObject[]): Endpoint[] {
+  const namespaces = new Map<string, Record<string, string>>();
+  for (const object of objects) {
+    if (object.kind === 'Namespace') namespaces.set(object.metadata.name, object.metadata.labels ?? {});
+  }
+  return podTemplates(objects).map((template, index) => {
+    const namespace = template.owner.metadata.namespace ?? 'default';
+    return {
+      id: `${namespace}/${template.owner.metadata.name}`,
+      ip: `10.244.1.${10 + index}`,
+      namespace,
+      namespaceLabels: namespaces.get(namespace) ?? {},
+      labels: template.labels,
+      ports: (template.spec.containers ?? []).flatMap((container) =>
+        (container.ports ?? []).map((port) => ({
+          port: port.containerPort,
+          protocol: (port.protocol ?? 'TCP') as Protocol,
+          ...(port.name ? { name: port.name } : {}),
+        })),
+      ),
+    };
+  });
+}
+
+/**
+ * What surrounds tasktier in a cluster: the ingress controller and another pod in its namespace,
+ * Prometheus and Grafana, cluster DNS and another kube-system pod, an unrelated app, a pod someone
+ * starts in the tasktier namespace by hand, the API server and an address on the internet
+ * (documentation range; nothing is ever sent anywhere, this is a model).
+ */
+export function surroundings(tasktierNamespace: string, namespaceLabels: Record<string, string>): Endpoint[] {
+  const tcp = (port: number, name?: string): ListenPort => ({ port, protocol: 'TCP', ...(name ? { name } : {}) });
+  return [
+    {
+      id: 'ingress-nginx/controller',
+      ip: '10.244.2.10',
+      namespace: 'ingress-nginx',
+      labels: {
+        'app.kubernetes.io/name': 'ingress-nginx',
+        'app.kubernetes.io/instance': 'ingress-nginx',
+        'app.kubernetes.io/component': 'controller',
+      },
+      ports: [tcp(80, 'http'), tcp(443, 'https')],
+    },
+    {
+      id: 'ingress-nginx/admission-job',
+      ip: '10.244.2.11',
+      namespace: 'ingress-nginx',
+      labels: { 'app.kubernetes.io/name': 'ingress-nginx', 'app.kubernetes.io/component': 'admission-webhook' },
+      ports: [],
+    },
+    {
+      id: 'monitoring/prometheus',
+      ip: '10.244.3.10',
+      namespace: 'monitoring',
+      labels: { 'app.kubernetes.io/name': 'prometheus', prometheus: 'kube-prometheus-stack-prometheus' },
+      ports: [tcp(9090, 'web')],
+    },
+    {
+      id: 'monitoring/grafana',
+      ip: '10.244.3.11',
+      namespace: 'monitoring',
+      labels: { 'app.kubernetes.io/name': 'grafana' },
+      ports: [tcp(3000, 'http')],
+    },
+    {
+      id: 'kube-system/kube-dns',
+      ip: '10.244.0.2',
+      namespace: 'kube-system',
+      labels: { 'k8s-app': 'kube-dns' },
+      ports: [{ port: 53, protocol: 'UDP', name: 'dns' }, tcp(53, 'dns-tcp'), tcp(9153, 'metrics')],
+    },
+    {
+      id: 'kube-system/metrics-server',
+      ip: '10.244.0.3',
+      namespace: 'kube-system',
+      labels: { 'k8s-app': 'metrics-server' },
+      ports: [tcp(10250, 'https')],
+    },
+    {
+      id: 'default/other-app',
+      ip: '10.244.4.10',
+      namespace: 'default',
+      labels: { app: 'other-app' },
+      ports: [tcp(8080, 'http')],
+    },
+    {
+      id: `${tasktierNamespace}/debug-pod`,
+      ip: '10.244.1.99',
+      namespace: tasktierNamespace,
+      namespaceLabels,
+      labels: { run: 'debug' },
+      ports: [tcp(8080, 'http')],
+    },
+    { id: 'kube-apiserver', ip: '172.18.0.2', ports: [tcp(6443)] },
+    { id: 'internet', ip: '203.0.113.10', ports: [tcp(80), tcp(443)] },
+  ];
+}
+
+export interface FlowKey {
+  from: string;
+  to: string;
+  port: number;
+  protocol: Protocol;
+}
+
+export const flowName = (flow: FlowKey): string => `${flow.from} -> ${flow.to}:${flow.port}/${flow.protocol}`;
+
+export interface Matrix {
+  endpoints: Endpoint[];
+  /** Every connection that involves a pod of `namespace`, with its verdict. */
+  connections: (Connection & Verdict)[];
+}
+
+/** Evaluates every (source, destination, destination port) where either side is in `namespace`. */
+export function connectionMatrix(objects: readonly K8sObject[], namespace: string): Matrix {
+  const pods = renderedPods(objects);
+  const namespaceObject = objects.find((object) => object.kind === 'Namespace' && object.metadata.name === namespace);
+  const endpoints = [...pods, ...surroundings(namespace, namespaceObject?.metadata.labels ?? {})];
+  const policies = networkPolicies(objects);
+  const connections: (Connection & Verdict)[] = [];
+  for (const from of endpoints) {
+    for (const to of endpoints) {
+      if (from === to) continue;
+      if (from.namespace !== namespace && to.namespace !== namespace) continue;
+      for (const listen of to.ports) {
+        const connection = { from, to, port: listen.port, protocol: listen.protocol };
+        connections.push({ ...connection, ...evaluate(policies, connection) });
+      }
+    }
+  }
+  return { endpoints, connections };
+}
+
+/** The matrix as text: one row per source, one column per destination port, ALLOW or '-'. */
+export function formatMatrix(matrix: Matrix, namespace: string): string {
+  const columns = matrix.endpoints.flatMap((to) => to.ports.map((listen) => ({ to, listen })));
+  const short = (endpoint: Endpoint): string =>
+    endpoint.namespace === namespace ? endpoint.id.slice(namespace.length + 1) : endpoint.id;
+  const headers = columns.map(
+    ({ to, listen }) =>
+      `${short(to)}:${listen.port}${listen.protocol === 'TCP' ? '' : `/${listen.protocol.toLowerCase()}`}`,
+  );
+  const rowHeader = Math.max(...matrix.endpoints.map((endpoint) => short(endpoint).length), 'from \\ to'.length);
+  const lines: string[] = [];
+  // Vertical headers would be hard to read in a log: number the columns and list them.
+  lines.push(`${'from \\ to'.padEnd(rowHeader)} ${headers.map((_, index) => String(index + 1).padStart(2)).join(' ')}`);
+  for (const from of matrix.endpoints) {
+    const cells = columns.map(({ to, listen }) => {
+      if (from === to) return ' ·';
+      const found = matrix.connections.find(
+        (connection) =>
+          connection.from === from &&
+          connection.to === to &&
+          connection.port === listen.port &&
+          connection.protocol === listen.protocol,
+      );
+      if (!found) return '  '; // neither side in the namespace: not ours to decide
+      return found.allowed ? ' A' : ' -';
+    });
+    lines.push(`${short(from).padEnd(rowHeader)} ${cells.join(' ')}`);
+  }
+  lines.push('');
+  lines.push('A = allowed, - = denied, blank = not involving the namespace. Columns:');
+  headers.forEach((header, index) => {
+    lines.push(`  ${String(index + 1).padStart(2)} ${header}`);
+  });
+  return lines.join('\n');
+}

@@ -1,0 +1,640 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IService } from 'kubernetes-models/v1/Service';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { audit } from './lib/audit.ts';
+import { expectationsFor } from './lib/expectations.ts';
+import { RenderTree } from './lib/render.ts';
+import { type Container, type Finding, findObject, type K8sObject, type PodSpec } from './lib/types.ts';
+
+// Negative tests: the suite must catch each broken rule. Each case breaks one thing in a copy
+// (first a few in the YAML sources, rendered again by kustomize, then many in the rendered
+// objects) and runs the same audit the positive tests run; it must report the named rule.
+
+const TARGET = 'overlays/prod';
+const COMPONENTS = ['monitoring'];
+const expected = expectationsFor(TARGET, COMPONENTS);
+
+const deployment = (objects: K8sObject[], name: string): IDeployment =>
+  findObject(objects, 'Deployment', name) as unknown as IDeployment;
+const podSpec = (objects: K8sObject[], kind: 'Deployment' | 'StatefulSet', name: string): PodSpec =>
+  (findObject(objects, kind, name) as unknown as IDeployment | IStatefulSet).spec!.template.spec!;
+const container = (objects: K8sObject[], kind: 'Deployment' | 'StatefulSet', name: string): Container =>
+  podSpec(objects, kind, name).containers[0]!;
+const backend = (objects: K8sObject[]): Container => container(objects, 'Deployment', 'backend');
+const networkPolicy = (name: string, spec: INetworkPolicy['spec']): K8sObject => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: {
+    name,
+    namespace: 'tasktier',
+    labels: { 'app.kubernetes.io/part-of': 'tasktier', 'app.kubernetes.io/managed-by': 'kustomize' },
+  },
+  spec,
+});
+
+const show = (findings: Finding[]): string =>
+  findings.map((finding) => `[${finding.rule}] ${finding.object}: ${finding.message}`).join('\n');
+
+function expectCaught(findings: Finding[], rule: string): Finding {
+  const caught = findings.find((finding) => finding.rule === rule);
+  expect(caught, `expected a finding for ${rule}, got:\n${show(findings) || '(none)'}`).toBeDefined();
+  console.log(`caught [${caught!.rule}] ${caught!.object}: ${caught!.message}`);
+  return caught!;
+}
+
+describe('mutated YAML sources are caught', () => {
+  const trees: RenderTree[] = [];
+  afterAll(() => {
+    for (const tree of trees) tree.dispose();
+  });
+
+  const sourceCases: { name: string; file: string; edit: (text: string) => string; rule: string }[] = [
+    {
+      name: 'backend runs as root (runAsUser: 0)',
+      file: 'base/backend.yaml',
+      edit: (text) => text.replaceAll('runAsUser: 1000', 'runAsUser: 0'),
+      rule: 'pss/restricted/runAsUser',
+    },
+    {
+      name: 'frontend has no memory limit',
+      file: 'base/frontend.yaml',
+      edit: (text) => text.replace(/(limits:\n\s+cpu: "1"\n)\s+memory: 320Mi\n/, '$1'),
+      rule: 'resources/limits',
+    },
+    {
+      name: 'an open NetworkPolicy lets any pod reach Redis',
+      file: 'base/network-policies.yaml',
+      edit: (text) =>
+        `${text}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: redis-open\nspec:\n  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: redis\n  ingress:\n    - {}\n`,
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'the default-deny policy is gone',
+      file: 'base/network-policies.yaml',
+      edit: (text) =>
+        text.replace(
+          /apiVersion: networking.k8s.io\/v1\nkind: NetworkPolicy\nmetadata:\n {2}name: default-deny-all\n[\s\S]*?---\n/,
+          '',
+        ),
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'a typo in a field name (readinesProbe)',
+      file: 'base/backend.yaml',
+      edit: (text) => text.replace('readinessProbe:', 'readinesProbe:'),
+      rule: 'schema/field-names',
+    },
+    {
+      name: 'a password committed in the manifest',
+      file: 'base/backend.yaml',
+      edit: (text) =>
+        text.replace(
+          /- name: REDIS_PASSWORD\n\s+valueFrom:\n\s+secretKeyRef:\n\s+name: redis-auth\n\s+key: password\n/,
+          '- name: REDIS_PASSWORD\n              value: hunter2\n',
+        ),
+      rule: 'secrets/literal',
+    },
+  ];
+
+  test.each(sourceCases)('$name', async ({ file, edit, rule }) => {
+    const tree = new RenderTree();
+    trees.push(tree);
+    const path = join(tree.root, file);
+    const before = readFileSync(path, 'utf8');
+    const after = edit(before);
+    expect(after, 'the edit must change the file').not.toBe(before);
+    writeFileSync(path, after);
+    const findings = await audit(await tree.render(TARGET, COMPONENTS), expected);
+    expectCaught(findings, rule);
+  });
+});
+
+describe('mutated rendered objects are caught', () => {
+  const tree = new RenderTree();
+  let pristine: K8sObject[] = [];
+  beforeAll(async () => {
+    pristine = await tree.render(TARGET, COMPONENTS);
+  });
+  afterAll(() => tree.dispose());
+
+  test('the unmutated render passes (so each finding below comes from its mutation)', async () => {
+    const findings = await audit(pristine, expected);
+    expect(findings, show(findings)).toEqual([]);
+  });
+
+  const cases: { name: string; mutate: (objects: K8sObject[]) => void; rule: string }[] = [
+    // Pod Security Standards, rule by rule
+    {
+      name: 'hostNetwork',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'frontend').hostNetwork = true;
+      },
+      rule: 'pss/baseline/hostNamespaces',
+    },
+    {
+      name: 'hostPID',
+      mutate: (o) => {
+        podSpec(o, 'StatefulSet', 'redis').hostPID = true;
+      },
+      rule: 'pss/baseline/hostNamespaces',
+    },
+    {
+      name: 'privileged container',
+      mutate: (o) => {
+        backend(o).securityContext!.privileged = true;
+      },
+      rule: 'pss/baseline/privileged',
+    },
+    {
+      name: 'capability SYS_ADMIN added',
+      mutate: (o) => {
+        backend(o).securityContext!.capabilities!.add = ['SYS_ADMIN'];
+      },
+      rule: 'pss/baseline/capabilities',
+    },
+    {
+      name: 'capability CHOWN added (baseline allows it, restricted only NET_BIND_SERVICE)',
+      mutate: (o) => {
+        backend(o).securityContext!.capabilities!.add = ['CHOWN'];
+      },
+      rule: 'pss/restricted/capabilities',
+    },
+    {
+      name: 'capabilities not dropped',
+      mutate: (o) => {
+        backend(o).securityContext!.capabilities = {};
+      },
+      rule: 'pss/restricted/capabilities',
+    },
+    {
+      name: 'hostPath volume',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').volumes!.push({ name: 'host', hostPath: { path: '/var/run' } });
+      },
+      rule: 'pss/baseline/hostPathVolumes',
+    },
+    {
+      name: 'hostPort',
+      mutate: (o) => {
+        backend(o).ports![0]!.hostPort = 5000;
+      },
+      rule: 'pss/baseline/hostPorts',
+    },
+    {
+      name: 'AppArmor unconfined',
+      mutate: (o) => {
+        backend(o).securityContext!.appArmorProfile = { type: 'Unconfined' };
+      },
+      rule: 'pss/baseline/appArmorProfile',
+    },
+    {
+      name: 'SELinux custom user',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').securityContext!.seLinuxOptions = { user: 'system_u' };
+      },
+      rule: 'pss/baseline/seLinuxOptions',
+    },
+    {
+      name: 'procMount Unmasked',
+      mutate: (o) => {
+        backend(o).securityContext!.procMount = 'Unmasked';
+      },
+      rule: 'pss/baseline/procMount',
+    },
+    {
+      name: 'seccomp Unconfined',
+      mutate: (o) => {
+        backend(o).securityContext!.seccompProfile = { type: 'Unconfined' };
+      },
+      rule: 'pss/baseline/seccompProfile',
+    },
+    {
+      name: 'unsafe sysctl',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').securityContext!.sysctls = [{ name: 'kernel.msgmax', value: '65536' }];
+      },
+      rule: 'pss/baseline/sysctls',
+    },
+    {
+      name: 'an NFS volume',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').volumes!.push({ name: 'nfs', nfs: { server: 'nfs', path: '/' } });
+      },
+      rule: 'pss/restricted/volumeTypes',
+    },
+    {
+      name: 'allowPrivilegeEscalation unset',
+      mutate: (o) => {
+        delete backend(o).securityContext!.allowPrivilegeEscalation;
+      },
+      rule: 'pss/restricted/allowPrivilegeEscalation',
+    },
+    {
+      name: 'runAsNonRoot false in the container',
+      mutate: (o) => {
+        backend(o).securityContext!.runAsNonRoot = false;
+      },
+      rule: 'pss/restricted/runAsNonRoot',
+    },
+    {
+      name: 'runAsNonRoot nowhere',
+      mutate: (o) => {
+        delete podSpec(o, 'StatefulSet', 'redis').securityContext!.runAsNonRoot;
+        delete container(o, 'StatefulSet', 'redis').securityContext!.runAsNonRoot;
+      },
+      rule: 'pss/restricted/runAsNonRoot',
+    },
+    {
+      name: 'Redis as root',
+      mutate: (o) => {
+        podSpec(o, 'StatefulSet', 'redis').securityContext!.runAsUser = 0;
+      },
+      rule: 'pss/restricted/runAsUser',
+    },
+    {
+      name: 'no seccomp profile anywhere',
+      mutate: (o) => {
+        delete podSpec(o, 'Deployment', 'frontend').securityContext!.seccompProfile;
+        delete container(o, 'Deployment', 'frontend').securityContext!.seccompProfile;
+      },
+      rule: 'pss/restricted/seccompProfile',
+    },
+    {
+      name: 'an init container without a security context',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').initContainers = [{ name: 'init', image: 'busybox' }];
+      },
+      rule: 'pss/restricted/allowPrivilegeEscalation',
+    },
+    // Hardening beyond PSS
+    {
+      name: 'writable root filesystem',
+      mutate: (o) => {
+        backend(o).securityContext!.readOnlyRootFilesystem = false;
+      },
+      rule: 'security/read-only-root',
+    },
+    {
+      name: 'UID 1001 instead of 1000',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'frontend').securityContext!.runAsUser = 1001;
+      },
+      rule: 'security/uid',
+    },
+    {
+      name: 'service account token mounted',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').automountServiceAccountToken = true;
+      },
+      rule: 'serviceaccount/token',
+    },
+    {
+      name: 'default service account',
+      mutate: (o) => {
+        delete podSpec(o, 'Deployment', 'backend').serviceAccountName;
+      },
+      rule: 'serviceaccount/own',
+    },
+    {
+      name: 'no /tmp emptyDir',
+      mutate: (o) => {
+        backend(o).volumeMounts = [];
+      },
+      rule: 'volumes/tmp',
+    },
+    // Resources and QoS
+    {
+      name: 'requests equal limits (Guaranteed, not Burstable)',
+      mutate: (o) => {
+        backend(o).resources = {
+          requests: { cpu: '1', memory: '320Mi' },
+          limits: { cpu: '1', memory: '320Mi' },
+        };
+      },
+      rule: 'resources/qos',
+    },
+    {
+      name: 'no resources at all (BestEffort)',
+      mutate: (o) => {
+        delete backend(o).resources;
+      },
+      rule: 'resources/qos',
+    },
+    {
+      name: 'request above limit',
+      mutate: (o) => {
+        backend(o).resources!.requests!.memory = '1Gi';
+      },
+      rule: 'resources/limits',
+    },
+    // Rollout and probes
+    {
+      name: 'maxUnavailable 1',
+      mutate: (o) => {
+        deployment(o, 'backend').spec!.strategy!.rollingUpdate!.maxUnavailable = 1;
+      },
+      rule: 'rollout/max-unavailable',
+    },
+    {
+      name: 'maxSurge 0',
+      mutate: (o) => {
+        deployment(o, 'frontend').spec!.strategy!.rollingUpdate!.maxSurge = 0;
+      },
+      rule: 'rollout/max-surge',
+    },
+    {
+      name: 'no minReadySeconds',
+      mutate: (o) => {
+        delete deployment(o, 'backend').spec!.minReadySeconds;
+      },
+      rule: 'rollout/min-ready',
+    },
+    {
+      name: 'progress deadline shorter than the startup budget',
+      mutate: (o) => {
+        deployment(o, 'backend').spec!.progressDeadlineSeconds = 30;
+      },
+      rule: 'rollout/progress-deadline',
+    },
+    {
+      name: 'liveness probe on /readyz (Redis down would restart every pod)',
+      mutate: (o) => {
+        backend(o).livenessProbe!.httpGet!.path = '/readyz';
+      },
+      rule: 'probes/path',
+    },
+    {
+      name: 'no startup probe',
+      mutate: (o) => {
+        delete backend(o).startupProbe;
+      },
+      rule: 'probes/present',
+    },
+    {
+      name: 'readiness probe on the wrong port',
+      mutate: (o) => {
+        backend(o).readinessProbe!.httpGet!.port = 8080;
+      },
+      rule: 'probes/port',
+    },
+    {
+      name: 'Redis probe without the password',
+      mutate: (o) => {
+        container(o, 'StatefulSet', 'redis').readinessProbe!.exec!.command = ['redis-cli', 'ping'];
+      },
+      rule: 'redis/probe-auth',
+    },
+    {
+      name: 'grace period shorter than drain + shutdown',
+      mutate: (o) => {
+        podSpec(o, 'Deployment', 'backend').terminationGracePeriodSeconds = 10;
+      },
+      rule: 'shutdown/grace',
+    },
+    {
+      name: 'drain delay of 1 s',
+      mutate: (o) => {
+        backend(o).env!.find((variable) => variable.name === 'DRAIN_DELAY_MS')!.value = '1000';
+      },
+      rule: 'shutdown/drain',
+    },
+    // Numbers and wiring
+    {
+      name: 'HPA up to 20',
+      mutate: (o) => {
+        (findObject(o, 'HorizontalPodAutoscaler', 'backend') as unknown as IHorizontalPodAutoscaler).spec!.maxReplicas =
+          20;
+      },
+      rule: 'hpa/bounds',
+    },
+    {
+      name: 'HPA without a scale-down window',
+      mutate: (o) => {
+        delete (findObject(o, 'HorizontalPodAutoscaler', 'frontend') as unknown as IHorizontalPodAutoscaler).spec!
+          .behavior;
+      },
+      rule: 'hpa/scale-down',
+    },
+    {
+      name: 'replicas set beside the HPA',
+      mutate: (o) => {
+        deployment(o, 'frontend').spec!.replicas = 2;
+      },
+      rule: 'replicas/hpa-owned',
+    },
+    {
+      name: 'PDB removed',
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'PodDisruptionBudget', 'backend')!), 1);
+      },
+      rule: 'pdb/exists',
+    },
+    {
+      name: 'Service targets the wrong port',
+      mutate: (o) => {
+        (findObject(o, 'Service', 'backend') as unknown as IService).spec!.ports![0]!.targetPort = 5001;
+      },
+      rule: 'services/ports',
+    },
+    {
+      name: 'Redis exposed as a NodePort',
+      mutate: (o) => {
+        (findObject(o, 'Service', 'redis') as unknown as IService).spec!.type = 'NodePort';
+      },
+      rule: 'services/type',
+    },
+    {
+      name: 'frontend pointed at the wrong backend port',
+      mutate: (o) => {
+        container(o, 'Deployment', 'frontend').env!.find((variable) => variable.name === 'BACKEND_URL')!.value =
+          'http://backend:8080';
+      },
+      rule: 'env/value',
+    },
+    {
+      name: 'latest image',
+      mutate: (o) => {
+        backend(o).image = 'tasktier/backend:latest';
+      },
+      rule: 'images/name',
+    },
+    {
+      name: 'Redis evicts keys (allkeys-lru)',
+      mutate: (o) => {
+        const config = o.find(
+          (object) => object.kind === 'ConfigMap' && object.metadata.name.startsWith('redis-config'),
+        ) as unknown as IConfigMap;
+        config.data!['overrides.conf'] += '\nmaxmemory-policy allkeys-lru\n';
+      },
+      rule: 'redis/config',
+    },
+    {
+      name: 'Redis AOF off',
+      mutate: (o) => {
+        const config = o.find(
+          (object) => object.kind === 'ConfigMap' && object.metadata.name.startsWith('redis-config'),
+        ) as unknown as IConfigMap;
+        config.data!['redis.conf'] = config.data!['redis.conf']!.replace('appendonly yes', 'appendonly no');
+      },
+      rule: 'redis/config',
+    },
+    {
+      name: 'Redis data back on an emptyDir in prod',
+      mutate: (o) => {
+        const redis = findObject(o, 'StatefulSet', 'redis') as unknown as IStatefulSet;
+        delete redis.spec!.volumeClaimTemplates;
+        redis.spec!.template.spec!.volumes!.push({ name: 'data', emptyDir: {} });
+      },
+      rule: 'redis/persistence',
+    },
+    {
+      name: 'a Secret in the output',
+      mutate: (o) => {
+        o.push({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: 'redis-auth',
+            namespace: 'tasktier',
+            labels: { 'app.kubernetes.io/part-of': 'tasktier', 'app.kubernetes.io/managed-by': 'kustomize' },
+          },
+          stringData: { password: 'x' },
+        });
+      },
+      rule: 'secrets/in-repo',
+    },
+    {
+      name: 'backend and Redis read different Secrets',
+      mutate: (o) => {
+        backend(o).env!.find((variable) => variable.name === 'REDIS_PASSWORD')!.valueFrom!.secretKeyRef!.name = 'other';
+      },
+      rule: 'secrets/redis-password',
+    },
+    {
+      name: 'Ingress host changed',
+      mutate: (o) => {
+        (findObject(o, 'Ingress', 'frontend')!.spec as { rules: { host: string }[] }).rules[0]!.host = 'example.com';
+      },
+      rule: 'ingress/host',
+    },
+    {
+      name: 'object in another namespace',
+      mutate: (o) => {
+        findObject(o, 'Service', 'redis')!.metadata.namespace = 'default';
+      },
+      rule: 'namespace/objects',
+    },
+    {
+      name: 'PSA label removed from the namespace',
+      mutate: (o) => {
+        delete findObject(o, 'Namespace', 'tasktier')!.metadata.labels!['pod-security.kubernetes.io/enforce'];
+      },
+      rule: 'namespace/pod-security',
+    },
+    {
+      name: 'alert for Redis down removed',
+      mutate: (o) => {
+        const rule = findObject(o, 'PrometheusRule', 'tasktier')!.spec as { groups: { rules: { alert: string }[] }[] };
+        for (const group of rule.groups)
+          group.rules = group.rules.filter((alert) => alert.alert !== 'TasktierRedisDown');
+      },
+      rule: 'monitoring/alerts',
+    },
+    // Schema values
+    {
+      name: 'replicas as a string',
+      mutate: (o) => {
+        (findObject(o, 'StatefulSet', 'redis')!.spec as Record<string, unknown>).replicas = '1';
+      },
+      rule: 'schema/values',
+    },
+    {
+      name: 'Service ports not a list',
+      mutate: (o) => {
+        (findObject(o, 'Service', 'frontend')!.spec as Record<string, unknown>).ports = 'http';
+      },
+      rule: 'schema/values',
+    },
+    // Network policies
+    {
+      name: 'backend may reach the internet',
+      mutate: (o) => {
+        o.push(
+          networkPolicy('backend-egress-all', {
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'backend' } },
+            policyTypes: ['Egress'],
+            egress: [{}],
+          }),
+        );
+      },
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'frontend may reach Redis',
+      mutate: (o) => {
+        const redisIngress = findObject(o, 'NetworkPolicy', 'redis-ingress-from-backend')!
+          .spec as INetworkPolicy['spec'];
+        redisIngress!.ingress![0]!.from!.push({
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'frontend' } },
+        });
+        o.push(
+          networkPolicy('frontend-egress-redis', {
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'frontend' } },
+            policyTypes: ['Egress'],
+            egress: [{ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } } }] }],
+          }),
+        );
+      },
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'any namespace may reach the frontend',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'frontend-ingress-from-ingress-nginx')!
+          .spec as INetworkPolicy['spec'];
+        policy!.ingress![0]!.from = [{ namespaceSelector: {} }];
+      },
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'ingress and pod selector split into two peers (OR instead of AND)',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'frontend-ingress-from-ingress-nginx')!
+          .spec as INetworkPolicy['spec'];
+        const peer = policy!.ingress![0]!.from![0]!;
+        policy!.ingress![0]!.from = [
+          { namespaceSelector: peer.namespaceSelector! },
+          { podSelector: peer.podSelector! },
+        ];
+      },
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: 'DNS egress removed',
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'NetworkPolicy', 'apps-egress-to-dns')!), 1);
+      },
+      rule: 'netpol/missing-flow',
+    },
+    {
+      name: 'backend to Redis on the wrong port',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'backend-egress-to-redis')!.spec as INetworkPolicy['spec'];
+        policy!.egress![0]!.ports = [{ protocol: 'TCP', port: 6380 }];
+      },
+      rule: 'netpol/missing-flow',
+    },
+  ];
+
+  test.each(cases)('$name', async ({ mutate, rule }) => {
+    const objects = structuredClone(pristine);
+    mutate(objects);
+    expectCaught(await audit(objects, expected), rule);
+  });
+});
