@@ -50,6 +50,8 @@ export default defineConfig({
       },
       // The Kubernetes verification suite; its podman test says itself what it skipped and why.
       'deploy/k8s/vitest.config.ts',
+      // Durability: kill -9 under load, storage full, ACL, backup and restore (real redis-server).
+      'test/durability/vitest.config.ts',
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {
         test: {
           name: 'frontend-e2e',

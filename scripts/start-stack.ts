@@ -3,13 +3,14 @@
  * :5000 and the frontend on :8080, with logs prefixed by service. Ctrl-C stops everything.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { exited, spawnPrefixed } from './lib/processes.ts';
 import { findOnPath, repoRoot } from './lib/paths.ts';
+import { exited, spawnPrefixed } from './lib/processes.ts';
 
 const HELP = `Usage: npm start [-- options]
 
@@ -25,7 +26,10 @@ Environment:
   REDIS_URL           use this Redis instead of spawning one (REDIS_PASSWORD/REDIS_USERNAME honoured)
   BACKEND_PORT        default 5000
   FRONTEND_PORT       default 8080
-Data of the spawned Redis lives in .data/redis (AOF on).`;
+Data of the spawned Redis lives in .data/redis (AOF and RDB snapshots, settings from
+deploy/redis/durability-LEVEL.conf). Its ACL users (default user off, backend, backup, probe,
+admin) are generated into .data/redis/users.acl, their passwords into .data/redis/*.password.
+Back up: deploy/scripts/redis-backup --help; restore: deploy/scripts/redis-restore --help.`;
 
 function fail(message: string): never {
   process.stderr.write(`start: ${message}\n`);
@@ -51,7 +55,8 @@ function parseOptions() {
 function parsePort(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`${name} must be a port number (1-65535), got "${value}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    fail(`${name} must be a port number (1-65535), got "${value}"`);
   return port;
 }
 
@@ -69,7 +74,8 @@ function portInUse(port: number): Promise<boolean> {
 async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) fail(`${name} exited with code ${child.exitCode} before it was ready (see its log above)`);
+    if (child.exitCode !== null)
+      fail(`${name} exited with code ${child.exitCode} before it was ready (see its log above)`);
     try {
       if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
     } catch {
@@ -93,7 +99,8 @@ async function main(): Promise<void> {
   const frontendPort = parsePort(process.env.FRONTEND_PORT, 'FRONTEND_PORT', 8080);
   const backendScript = join(repoRoot, 'services/backend/dist/server.js');
   const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
-  if (!existsSync(backendScript)) fail('services/backend/dist/server.js is missing: run `npm run build` (npm start does)');
+  if (!existsSync(backendScript))
+    fail('services/backend/dist/server.js is missing: run `npm run build` (npm start does)');
 
   const children: Array<{ name: string; child: ChildProcess }> = [];
   let stopping = false;
@@ -113,16 +120,22 @@ async function main(): Promise<void> {
     children.push({ name, child });
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      process.stderr.write(`start: ${name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the stack\n`);
+      process.stderr.write(
+        `start: ${name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the stack\n`,
+      );
       void stopAll(1);
     });
   };
 
   let redisUrl = process.env.REDIS_URL;
+  let redisUsername = process.env.REDIS_USERNAME;
+  let redisPassword = process.env.REDIS_PASSWORD;
   if (!redisUrl) {
     const redisServer = findOnPath('redis-server');
     if (!redisServer) {
-      fail('redis-server not found: install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL=redis://host:6379');
+      fail(
+        'redis-server not found: install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL=redis://host:6379',
+      );
     }
     let redisPort = parsePort(options['redis-port'] ?? process.env.REDIS_PORT, 'redis port', 6379);
     if (await portInUse(redisPort)) {
@@ -131,16 +144,44 @@ async function main(): Promise<void> {
     }
     const dataDir = join(repoRoot, '.data/redis');
     mkdirSync(dataDir, { recursive: true });
-    process.stdout.write(`start: redis-server on 127.0.0.1:${redisPort}, data in .data/redis (AOF, appendfsync ${options.durability})\n`);
+    // ACL users instead of one shared password: passwords are created once and kept in .data/redis.
+    const aclFile = join(dataDir, 'users.acl');
+    try {
+      execFileSync(join(repoRoot, 'deploy/redis/generate-acl'), ['--password-dir', dataDir, '--out', aclFile], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, REDIS_KEY_PREFIX: process.env.REDIS_KEY_PREFIX ?? 'tt:' },
+      });
+    } catch (error) {
+      const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+      fail(`could not generate the Redis ACL file: ${stderr || String(error)}`);
+    }
+    redisUsername = 'backend';
+    redisPassword = readFileSync(join(dataDir, 'backend.password'), 'utf8').split('\n')[0] ?? '';
+    process.stdout.write(
+      `start: redis-server on 127.0.0.1:${redisPort}, data in .data/redis (AOF, appendfsync ${options.durability}), users from .data/redis/users.acl\n`,
+    );
     const redis = spawnPrefixed(
       'redis',
       redisServer,
-      ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', options.durability, '--save', '3600 1 300 100 60 10000'],
+      [
+        join(repoRoot, `deploy/redis/durability-${options.durability}.conf`),
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dataDir,
+        '--aclfile',
+        aclFile,
+      ],
       process.env,
       0,
     );
     supervise('redis', redis);
     redisUrl = `redis://127.0.0.1:${redisPort}`;
+    process.stdout.write(
+      `start: back up with: deploy/scripts/redis-backup --port ${redisPort} --password-file .data/redis/backup.password --dir .data/backups\n`,
+    );
     const deadline = Date.now() + 10_000;
     while (!(await portInUse(redisPort))) {
       if (redis.exitCode !== null) fail('redis-server exited before accepting connections (see its log above)');
@@ -154,7 +195,15 @@ async function main(): Promise<void> {
     'backend',
     process.execPath,
     ['--enable-source-maps', backendScript],
-    { HOST: '127.0.0.1', ...process.env, PORT: String(backendPort), REDIS_URL: redisUrl, DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0' },
+    {
+      HOST: '127.0.0.1',
+      ...process.env,
+      PORT: String(backendPort),
+      REDIS_URL: redisUrl,
+      ...(redisUsername ? { REDIS_USERNAME: redisUsername } : {}),
+      ...(redisPassword ? { REDIS_PASSWORD: redisPassword } : {}),
+      DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+    },
     1,
   );
   supervise('backend', backend);
@@ -177,7 +226,9 @@ async function main(): Promise<void> {
     );
     supervise('frontend', frontend);
     await waitReady('frontend', `http://127.0.0.1:${frontendPort}/readyz`, frontend);
-    process.stdout.write(`start: tasktier is up: open http://localhost:${frontendPort} (API: http://localhost:${backendPort}/api). Ctrl-C stops it.\n`);
+    process.stdout.write(
+      `start: tasktier is up: open http://localhost:${frontendPort} (API: http://localhost:${backendPort}/api). Ctrl-C stops it.\n`,
+    );
   } else {
     process.stdout.write(`start: tasktier API is up at http://localhost:${backendPort}/api. Ctrl-C stops it.\n`);
   }

@@ -1,0 +1,366 @@
+/**
+ * `npm run drill`: the recovery drill of docs/recovery.md, for real, timed. From a fresh clone of
+ * the repository in a temporary directory it installs, builds and starts the stack (`npm start`),
+ * checks its health, restores a backup into it and checks the data through the API.
+ *
+ * The backup it restores is made first (drill setup): the cloned stack is started, filled with
+ * lists and todos through the API, backed up with deploy/scripts/redis-backup, stopped, and its
+ * data directory deleted, as if the disk were lost.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { repoRoot } from './lib/paths.ts';
+
+const HELP = `Usage: npm run drill [-- options]
+
+Rehearses the recovery in docs/recovery.md and prints each step with its time:
+  1. restore from Git: git clone of the repository (HEAD) into a temporary directory
+  2. install: npm ci --prefer-offline
+  3. build: npm run build
+  4. start the stack: npm start (redis-server, backend, frontend) on free ports
+  5. verify service health: /readyz of the backend and the frontend, the API through the frontend
+  6. restore data: stop the stack, deploy/scripts/redis-restore the backup, npm start again
+  7. verify the data: every list and todo through the API, field by field
+The backup comes from a stack started from the same clone before step 4 (drill setup).
+
+Options:
+  --repo PATH   the repository to clone (default: this one, ${repoRoot})
+  --keep        keep the temporary directory (it is kept anyway when the drill fails)
+  -h, --help    show this help`;
+
+function fail(message: string): never {
+  process.stderr.write(`drill: error: ${message}\n`);
+  process.exit(1);
+}
+
+let options: { repo?: string; keep?: boolean; help?: boolean };
+try {
+  options = parseArgs({
+    options: { repo: { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  }).values;
+} catch (error) {
+  fail(`${error instanceof Error ? error.message : String(error)} (see npm run drill -- --help)`);
+}
+if (options.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+
+const repo = options.repo ?? repoRoot;
+const work = mkdtempSync(join(tmpdir(), 'tasktier-drill-'));
+const clone = join(work, 'tasktier');
+const backups = join(work, 'backups');
+const log = createWriteStream(join(work, 'drill.log'));
+const started = performance.now();
+const timings: Array<{ step: string; ms: number }> = [];
+
+function say(text: string): void {
+  process.stdout.write(`drill: ${text}\n`);
+}
+
+/** Runs a command in the clone, its output in drill.log; throws with the last lines on failure. */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = clone): Promise<string> {
+  log.write(`\n$ ${command} ${args.join(' ')}\n`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      log.write(chunk);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve(output);
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} exited with ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
+    });
+  });
+}
+
+async function step<T>(name: string, fn: () => Promise<T>, timed = true): Promise<T> {
+  const n = timings.length + 1;
+  const label = timed ? `[${n}] ${name}` : `[setup] ${name}`;
+  process.stdout.write(`drill: ${label} ...\n`);
+  const t0 = performance.now();
+  try {
+    const result = await fn();
+    const ms = performance.now() - t0;
+    if (timed) timings.push({ step: name, ms });
+    say(`${label}: ok in ${(ms / 1000).toFixed(1)} s`);
+    return result;
+  } catch (error) {
+    throw new Error(`${label} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    await delay(100);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+const ports = { redis: 0, backend: 0, frontend: 0 };
+/** Requests go through the frontend (its /api proxy) when the clone has one, else to the backend. */
+let apiPort = 0;
+const services: Array<[string, number]> = [];
+let stack: ChildProcess | undefined;
+
+/** `npm start` in the clone, in its own process group, until the frontend is ready. */
+async function startStack(): Promise<void> {
+  log.write('\n$ npm start\n');
+  const child = spawn('npm', ['start', '--', '--redis-port', String(ports.redis)], {
+    cwd: clone,
+    env: {
+      ...process.env,
+      BACKEND_PORT: String(ports.backend),
+      FRONTEND_PORT: String(ports.frontend),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  stack = child;
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    log.write(chunk);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const deadline = Date.now() + 120_000;
+  while (!/tasktier (API )?is up/.test(output)) {
+    if (child.exitCode !== null) {
+      throw new Error(`npm start exited with ${child.exitCode}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
+    }
+    if (Date.now() > deadline) throw new Error('npm start did not report the stack up within 120 s');
+    await delay(100);
+  }
+}
+
+async function stopStack(): Promise<void> {
+  const child = stack;
+  stack = undefined;
+  if (!child?.pid || child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(-child.pid, 'SIGTERM');
+  await exited;
+  // The whole group (redis-server, backend, frontend) is gone once the Redis port is free.
+  await waitUntil('the stack to stop', async () => !(await reachable(ports.redis)), 30_000);
+}
+
+/** True while something accepts TCP connections on the port. */
+function reachable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`http://127.0.0.1:${apiPort}${path}`, {
+    ...init,
+    headers: init.body ? { 'content-type': 'application/json' } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
+
+async function json<T>(response: Response, expected: number): Promise<T> {
+  const text = await response.text();
+  if (response.status !== expected)
+    throw new Error(`${response.url} answered ${response.status}: ${text.slice(0, 200)}`);
+  return JSON.parse(text) as T;
+}
+
+async function checkHealth(): Promise<void> {
+  for (const [name, port] of services) {
+    for (const path of ['/healthz', '/readyz']) {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+      if (response.status !== 200) throw new Error(`${name} ${path} answered ${response.status}`);
+    }
+  }
+  // The API (through the frontend when there is one) down to Redis: a missing list is a clean 404.
+  const missing = await api('/api/lists/AAAAAAAAAAAAAAAAAAAAAA');
+  await missing.arrayBuffer();
+  if (missing.status !== 404) throw new Error(`GET of a missing list answered ${missing.status}`);
+}
+
+type Snapshot = Record<string, { list: unknown; todos: unknown }>;
+
+async function readAll(listIds: string[]): Promise<Snapshot> {
+  const snapshot: Snapshot = {};
+  for (const id of listIds) {
+    const list = await json<unknown>(await api(`/api/lists/${id}`), 200);
+    const todos = await json<unknown>(await api(`/api/lists/${id}/todos`), 200);
+    // URLs name the host the request came to; compare the data, not the address.
+    snapshot[id] = JSON.parse(JSON.stringify({ list, todos }).replaceAll(/https?:\/\/[^/"]+/g, ''));
+  }
+  return snapshot;
+}
+
+async function seed(): Promise<{ listIds: string[]; todos: number }> {
+  const listIds: string[] = [];
+  let todos = 0;
+  for (let l = 0; l < 6; l++) {
+    const { id } = await json<{ id: string }>(await api('/api/lists', { method: 'POST' }), 201);
+    listIds.push(id);
+    for (let t = 0; t < 4 + l * 3; t++) {
+      const todo = await json<{ id: string }>(
+        await api(`/api/lists/${id}/todos`, {
+          method: 'POST',
+          body: JSON.stringify({ title: `drill list ${l} todo ${t} ✓`, ...(t % 3 === 0 ? { order: t } : {}) }),
+        }),
+        201,
+      );
+      todos++;
+      if (t % 2 === 0) {
+        await json(
+          await api(`/api/lists/${id}/todos/${todo.id}`, {
+            method: 'PATCH',
+            body: JSON.stringify({ completed: true }),
+          }),
+          200,
+        );
+      }
+    }
+  }
+  return { listIds, todos };
+}
+
+async function main(): Promise<void> {
+  say(`cloning ${repo} (HEAD) into ${work}; log: ${join(work, 'drill.log')}`);
+  ports.redis = await freePort();
+  ports.backend = await freePort();
+  ports.frontend = await freePort();
+
+  await step('restore from Git: git clone', () => run('git', ['clone', '--quiet', repo, clone], {}, work));
+  const head = (await run('git', ['rev-parse', '--short', 'HEAD'])).trim();
+  say(`clone is at ${head}`);
+  await step('install: npm ci --prefer-offline', () =>
+    run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error']),
+  );
+  await step('build: npm run build', () => run('npm', ['run', 'build', '--silent']));
+  services.push(['backend', ports.backend]);
+  apiPort = ports.backend;
+  if (existsSync(join(clone, 'services/frontend/dist/server.js'))) {
+    services.push(['frontend', ports.frontend]);
+    apiPort = ports.frontend;
+  } else {
+    say('this revision has no frontend: the API is checked on the backend directly');
+  }
+
+  // Drill setup: the system before the disaster, its backup, and the loss of its data directory.
+  await step('start the old stack', startStack, false);
+  const { listIds, todos } = await step('write lists and todos through the API', seed, false);
+  const expected = await readAll(listIds);
+  const backup = await step(
+    'back up: deploy/scripts/redis-backup',
+    () =>
+      run(join(clone, 'deploy/scripts/redis-backup'), [
+        '--port',
+        String(ports.redis),
+        '--password-file',
+        join(clone, '.data/redis/backup.password'),
+        '--dir',
+        backups,
+      ]),
+    false,
+  );
+  say(backup.split('\n').find((line) => line.includes(': kept ')) ?? '');
+  await step(
+    'disaster: stop the stack, delete .data/redis (data, ACL file, passwords)',
+    async () => {
+      await stopStack();
+      rmSync(join(clone, '.data/redis'), { recursive: true, force: true });
+    },
+    false,
+  );
+
+  // The recovery, as docs/recovery.md says for `npm start`.
+  await step('start the stack: npm start', startStack);
+  await step('verify service health', checkHealth);
+  const empty = await api(`/api/lists/${listIds[0]}`);
+  await empty.arrayBuffer();
+  if (empty.status !== 404)
+    throw new Error(`the new stack should start empty, but list ${listIds[0]} answered ${empty.status}`);
+  await step('restore data: stop, deploy/scripts/redis-restore, npm start', async () => {
+    await stopStack();
+    const output = await run(join(clone, 'deploy/scripts/redis-restore'), [
+      '--data-dir',
+      join(clone, '.data/redis'),
+      backups,
+    ]);
+    say(output.trim().split('\n').at(-1) ?? '');
+    await startStack();
+    await checkHealth();
+  });
+  await step('verify the data through the API', async () => {
+    const actual = await readAll(listIds);
+    for (const id of listIds) {
+      const want = JSON.stringify(expected[id]);
+      const got = JSON.stringify(actual[id]);
+      if (want !== got) throw new Error(`list ${id} differs after the restore:\n  expected ${want}\n  got      ${got}`);
+    }
+    say(`all ${listIds.length} lists and ${todos} todos are as they were backed up`);
+  });
+  await stopStack();
+
+  say('summary (time per recovery step):');
+  for (const [i, { step: name, ms }] of timings.entries())
+    say(`  ${i + 1}. ${name.padEnd(62)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
+  const recovery = timings.reduce((sum, t) => sum + t.ms, 0);
+  say(
+    `  recovery total ${(recovery / 1000).toFixed(1)} s; whole drill ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}
+
+let exitCode = 0;
+try {
+  await main();
+  say('PASSED');
+} catch (error) {
+  exitCode = 1;
+  process.stderr.write(`drill: FAILED: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (existsSync(join(work, 'drill.log'))) {
+    const tail = readFileSync(join(work, 'drill.log'), 'utf8').trim().split('\n').slice(-15).join('\n');
+    process.stderr.write(`drill: last lines of ${join(work, 'drill.log')}:\n${tail}\n`);
+  }
+} finally {
+  await stopStack().catch(() => {});
+  log.end();
+  if (exitCode === 0 && !options.keep) rmSync(work, { recursive: true, force: true });
+  else say(`kept ${work}`);
+}
+process.exit(exitCode);
