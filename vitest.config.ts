@@ -21,10 +21,10 @@ function works(command: string, args: string[]): boolean {
 function needs(
   available: boolean,
   why: string,
-  project: TestProjectInlineConfiguration,
-): TestProjectInlineConfiguration[] {
+  project: TestProjectInlineConfiguration | string,
+): Array<TestProjectInlineConfiguration | string> {
   if (available) return [project];
-  const name = project.test?.name ?? 'a suite';
+  const name = typeof project === 'string' ? project : (project.test?.name ?? 'a suite');
   if (process.env.TASKTIER_REQUIRE_ALL_SUITES === '1') {
     throw new Error(`suite ${name} cannot run: ${why} (TASKTIER_REQUIRE_ALL_SUITES=1 forbids skipping it)`);
   }
@@ -52,6 +52,8 @@ export default defineConfig({
       'deploy/k8s/vitest.config.ts',
       // Durability: kill -9 under load, storage full, ACL, backup and restore (real redis-server).
       'test/durability/vitest.config.ts',
+      // deploy/scripts/rollout and blue-green against a stand-in kubectl (no API server can run here).
+      'deploy/scripts/vitest.config.ts',
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {
         test: {
           name: 'frontend-e2e',
@@ -61,6 +63,12 @@ export default defineConfig({
           fileParallelism: false,
         },
       }),
+      // Zero-downtime rollouts under load: 2+2 replicas behind nginx (the Ingress stand-in).
+      ...needs(
+        works('nginx', ['-v']),
+        'nginx not found (apt-get install -y nginx libnginx-mod-stream)',
+        'test/rollout/vitest.config.ts',
+      ),
     ],
   },
 });

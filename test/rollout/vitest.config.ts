@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// The rollout suite (issue 7): processes, nginx, Redis and load on a 2-core machine. Run it alone,
+// under the heavy-suite lock: `npm run test:rollout`.
+export default defineConfig({
+  test: {
+    name: 'rollout',
+    root: import.meta.dirname,
+    include: ['**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 120_000,
+    fileParallelism: false,
+  },
+});
