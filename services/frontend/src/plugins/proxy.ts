@@ -136,7 +136,11 @@ function undiciOptions(options: ProxyOptions, bodyTimeout: number) {
   return {
     connections: options.connections,
     pipelining: 1,
-    keepAliveTimeout: 30_000,
+    // Idle pooled connections are dropped after 4 s, shorter than the backend's 5 s drain: a
+    // draining backend closes idle connections when its drain ends, and a request sent on one
+    // at that instant would fail. Busy connections get `Connection: close` during the drain.
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 4_000,
     headersTimeout: options.timeoutMs,
     bodyTimeout,
     // reply-from's default would not verify the backend's certificate if BACKEND_URL is https.
