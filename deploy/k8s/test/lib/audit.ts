@@ -570,7 +570,8 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
   checkTmp(template, add);
   checkService(objects, template, 'redis', expected.redis.port, add);
 
-  // Configuration: from a ConfigMap, AOF on, fsync every second, a memory cap that refuses writes.
+  // Configuration: from a ConfigMap, AOF on, fsync at the expected durability level (every second
+  // unless the redis-durability-always component says always), a memory cap that refuses writes.
   const configMount = container.volumeMounts?.find((mount) => mount.mountPath === '/etc/redis');
   const configVolume = template.spec.volumes?.find((volume) => volume.name === configMount?.name)?.configMap;
   const configMap = configVolume
@@ -587,7 +588,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
       const config = effectiveRedisConfig(configMap, '/etc/redis', items);
       const want: Record<string, string> = {
         appendonly: 'yes',
-        appendfsync: 'everysec',
+        appendfsync: expected.redis.appendfsync,
         'maxmemory-policy': 'noeviction',
         dir: '/data',
       };

@@ -25,7 +25,8 @@ export interface Expectations {
   /** The official redis image's group (GID 1000), so files in /data stay readable to its tools. */
   redisGid: number;
   apps: AppExpectation[];
-  redis: { port: number; image: string; persistent: boolean };
+  /** appendfsync: the durability level (`always` with the redis-durability-always component). */
+  redis: { port: number; image: string; persistent: boolean; appendfsync: 'everysec' | 'always' };
   ingress: { className: string; host: string; tls: boolean };
   monitoring: boolean;
   requiredAntiAffinity: boolean;
@@ -51,7 +52,8 @@ export const ARCHITECTURE = {
 /**
  * The components whose effect the architecture audit models (see expectationsFor). They are
  * audited in every combination. Components that change how the tiers run (blue-green,
- * argo-rollouts) or how Redis is reached (redis-acl, redis-backup) have their own tests; the
+ * argo-rollouts) or how Redis is reached (redis-acl, redis-backup) have their own tests, as has
+ * redis-durability-always (redis-durability.test.ts, with the audit expecting `always`); the
  * render test still renders each of them on every target and checks schemas, Pod Security and
  * namespaces.
  */
@@ -63,8 +65,19 @@ export const AUDITED_COMPONENTS = [
   'required-anti-affinity',
 ] as const;
 
-export function expectedFlows(namespace: string): FlowKey[] {
+/**
+ * The architecture's flows; with `backup` (the redis-backup component) also the backup Job's one
+ * connection, redis-backup -> redis:6379, and its DNS lookups. Nothing else.
+ */
+export function expectedFlows(namespace: string, options: { backup?: boolean } = {}): FlowKey[] {
   const dns = 'kube-system/kube-dns';
+  const backup: FlowKey[] = options.backup
+    ? [
+        { from: `${namespace}/redis-backup`, to: `${namespace}/redis`, port: 6379, protocol: 'TCP' },
+        { from: `${namespace}/redis-backup`, to: dns, port: 53, protocol: 'UDP' },
+        { from: `${namespace}/redis-backup`, to: dns, port: 53, protocol: 'TCP' },
+      ]
+    : [];
   return [
     { from: 'ingress-nginx/controller', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
     { from: `${namespace}/frontend`, to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
@@ -75,6 +88,7 @@ export function expectedFlows(namespace: string): FlowKey[] {
     { from: `${namespace}/backend`, to: dns, port: 53, protocol: 'TCP' },
     { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
     { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
+    ...backup,
   ];
 }
 
@@ -101,11 +115,16 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       app('frontend', { PORT: String(ports.frontend), BACKEND_URL: `http://backend:${ports.backend}` }),
       app('backend', { PORT: String(ports.backend), REDIS_URL: `redis://redis:${ports.redis}` }),
     ],
-    redis: { port: ports.redis, image: 'redis:7-alpine', persistent: all.has('redis-persistence') },
+    redis: {
+      port: ports.redis,
+      image: 'redis:7-alpine',
+      persistent: all.has('redis-persistence'),
+      appendfsync: all.has('redis-durability-always') ? 'always' : 'everysec',
+    },
     ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: all.has('ingress-tls') },
     monitoring: all.has('monitoring'),
     requiredAntiAffinity: all.has('required-anti-affinity'),
     secretFromFile: all.has('redis-secret-from-file'),
-    flows: expectedFlows(ARCHITECTURE.namespace),
+    flows: expectedFlows(ARCHITECTURE.namespace, { backup: all.has('redis-backup') }),
   };
 }
