@@ -63,6 +63,8 @@ export default defineConfig({
           fileParallelism: false,
         },
       }),
+      // The benchmark harness in --quick mode: it runs and reports every figure (never judged by value).
+      ...needs(works('nginx', ['-v']), 'nginx not found (apt-get install -y nginx)', 'bench/vitest.config.ts'),
       // Zero-downtime rollouts under load: 2+2 replicas behind nginx (the Ingress stand-in).
       ...needs(
         works('nginx', ['-v']),

@@ -4,7 +4,13 @@ import { createInterface } from 'node:readline';
 const COLORS = ['\x1b[31m', '\x1b[32m', '\x1b[34m', '\x1b[35m', '\x1b[36m'];
 
 /** Spawns a child whose every output line is prefixed with its name, like `docker compose up`. */
-export function spawnPrefixed(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, index: number): ChildProcess {
+export function spawnPrefixed(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  index: number,
+): ChildProcess {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const color = process.stdout.isTTY ? (COLORS[index % COLORS.length] ?? '') : '';
   const reset = color ? '\x1b[0m' : '';

@@ -1,0 +1,638 @@
+/**
+ * `npm run bench`: the performance benchmark of issue 9. Starts its own redis-server, two backends
+ * and two frontends (production bundles, production settings), nginx as the Ingress stand-in and a
+ * bare node:http ceiling, drives them from autocannon on 127.0.0.1, and writes a table (stdout),
+ * JSON and an SVG chart under bench/results/.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { getFreePort, repoRoot } from '@tasktier/testkit';
+import { renderChart } from './lib/chart.ts';
+import {
+  ApiClient,
+  type FixedRateResult,
+  fixedRate,
+  type NextRequest,
+  type PeakResult,
+  peak,
+  quantile,
+} from './lib/load.ts';
+import { findNginx, nginxVersion, startNginx } from './lib/nginx.ts';
+import { cpuMeter, killAll, otherCpu, type Proc, RssSampler, raiseFileLimit, spawnProc } from './lib/procs.ts';
+import {
+  type BenchResults,
+  evaluateTargets,
+  type FanOutResult,
+  formatTables,
+  PATHS,
+  pathLabel,
+  type ScaleResult,
+  WORKLOAD_LABELS,
+  WORKLOADS,
+  type WorkloadName,
+  type WorkloadResult,
+} from './lib/results.ts';
+import { openStreamsInBatches, until } from './lib/sse.ts';
+
+const HELP = `Usage: npm run bench [-- options]
+
+Benchmarks tasktier against a bare node:http server on this machine, all on 127.0.0.1:
+redis-server, 2 backends, 2 frontends (production builds), nginx in front of frontend A, and a
+load generator (autocannon, 50 connections). Workloads GET 20 todos, POST, PATCH and an 80/20 mix,
+each through the backend, the frontend and nginx; GET of 10/1,000/10,000-todo lists; live-sync
+fan-out to 1,000 and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time.
+Prints a table; writes JSON and an SVG chart to the output directory (latest.json, latest.svg and
+a time-stamped copy of each). Takes 4-5 minutes (--quick: about 25 s).
+
+Needs: the builds (npm run build), redis-server and nginx (apt-get install redis-server nginx).
+Run it alone: other load on the machine skews the figures (ratios to the ceiling drift less).
+
+Options:
+  --quick               seconds instead of minutes: short runs, smaller lists and fan-outs
+  --duration S          measured seconds per run (default 5; quick 0.4)
+  --warmup S            discarded warm-up seconds before each measured run (default 2; quick 0.2)
+  --connections N       load generator connections (default 50)
+  --fanout N,N          SSE client counts (default 1000,5000; quick 50,100)
+  --only LIST           run only these parts, e.g. get20:backend,post:backend,scale,fanout
+                        (workloads get20 post patch mix, paths backend frontend nginx);
+                        for before/after comparisons of one figure, not a full report
+  --backend-script F    benchmark this backend bundle instead of services/backend/dist/server.js
+  --compare NAME=F,...  also run other backend bundles (e.g. before=old/server.js) beside backend A,
+                        each workload and list size straight to each, for before/after ratios
+                        from one run
+  --node-options OPTS   NODE_OPTIONS for the backends and frontends, e.g. "--max-semi-space-size=4"
+                        (to try V8 settings before putting them in the images)
+  --out DIR             where results go (default bench/results)
+  -h, --help            show this help`;
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  killAll();
+  process.exit(1);
+}
+
+/** --only: the workload:path pairs and the parts (scale, fanout) to run; anything else is an error. */
+function onlyParts(list: string, extraPaths: string[]): Set<string> {
+  const parts = new Set(list.split(',').map((p) => p.trim()));
+  const paths = [...PATHS, ...extraPaths];
+  const known = new Set(['scale', 'fanout', ...WORKLOADS.flatMap((w) => paths.map((p) => `${w}:${p}`))]);
+  for (const part of parts) {
+    if (!known.has(part)) {
+      process.stderr.write(`bench: --only takes workload:path pairs, scale and fanout; "${part}" is none of them\n`);
+      process.exit(2);
+    }
+  }
+  return parts;
+}
+
+function options() {
+  let values: ReturnType<typeof parse>['values'];
+  function parse() {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        connections: { type: 'string' },
+        fanout: { type: 'string' },
+        only: { type: 'string' },
+        'backend-script': { type: 'string' },
+        compare: { type: 'string' },
+        'node-options': { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  }
+  try {
+    values = parse().values;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)} (see --help)\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const positive = (name: string, value: string | undefined, fallback: number, integer = false) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+      process.stderr.write(`bench: --${name} must be a positive ${integer ? 'integer' : 'number'}, got "${value}"\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const fanOut = (values.fanout ?? (quick ? '50,100' : '1000,5000')).split(',').map((part) => {
+    const n = Number(part);
+    if (!Number.isInteger(n) || n < 1 || n > 20_000) {
+      process.stderr.write(`bench: --fanout takes client counts from 1 to 20000, e.g. 1000,5000; got "${part}"\n`);
+      process.exit(2);
+    }
+    return n;
+  });
+  return {
+    quick,
+    durationS: positive('duration', values.duration, quick ? 0.4 : 5),
+    warmupS: positive('warmup', values.warmup, quick ? 0.2 : 2),
+    connections: positive('connections', values.connections, 50, true),
+    fanOut,
+    scaleSizes: quick ? [10, 100, 1000] : [10, 1000, 10_000],
+    only:
+      values.only === undefined
+        ? undefined
+        : onlyParts(
+            values.only,
+            (values.compare ?? '').split(',').map((part) => part.split('=')[0] ?? ''),
+          ),
+    backendScript: values['backend-script'],
+    nodeOptions: values['node-options'],
+    compare: (values.compare ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((part) => {
+        const [name, script] = part.split('=');
+        if (!name || !script || !/^[a-z0-9-]+$/.test(name) || (PATHS as readonly string[]).includes(name)) {
+          process.stderr.write(`bench: --compare takes name=bundle pairs with lower-case names, got "${part}"\n`);
+          process.exit(2);
+        }
+        if (!existsSync(script)) {
+          process.stderr.write(`bench: --compare ${name}: ${script} does not exist\n`);
+          process.exit(2);
+        }
+        return { name, script };
+      }),
+    out: values.out ?? join(repoRoot, 'bench', 'results'),
+  };
+}
+
+const opts = options();
+const started = Date.now();
+const runs = (part: string) => opts.only === undefined || opts.only.has(part);
+const comparePaths = opts.compare.map((c) => c.name);
+// Builds given with --compare run right after backend A, so their ratios are as close in time as can be.
+const allPaths: string[] = ['backend', ...comparePaths, 'frontend', 'nginx'];
+const pairs = WORKLOADS.flatMap((workload) => allPaths.map((path) => ({ workload, path }))).filter((p) =>
+  runs(`${p.workload}:${p.path}`),
+);
+const scaleSizes = runs('scale') ? opts.scaleSizes : [];
+const fanOutClients = runs('fanout') ? opts.fanOut : [];
+const progressTotal = 4 + pairs.length + scaleSizes.length * (2 + comparePaths.length) + fanOutClients.length;
+let progressStep = 0;
+function progress(message: string): void {
+  progressStep++;
+  const elapsed = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[${String(progressStep).padStart(2)}/${progressTotal} ${elapsed} s] ${message}\n`);
+}
+function note(message: string): void {
+  process.stderr.write(`            ${message}\n`);
+}
+
+// Bounded: a run that hangs is stopped, its processes killed.
+const watchdog = setTimeout(
+  () => fail(`the run took longer than ${opts.quick ? 3 : 20} minutes; stopped (logs kept, see above)`),
+  (opts.quick ? 3 : 20) * 60_000,
+);
+watchdog.unref();
+process.once('SIGINT', () => fail('interrupted'));
+process.once('SIGTERM', () => fail('terminated'));
+
+// --- preflight -------------------------------------------------------------------------------
+const backendScript = opts.backendScript ?? join(repoRoot, 'services/backend/dist/server.js');
+const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
+for (const script of [backendScript, frontendScript]) {
+  if (!existsSync(script)) fail(`${script} is missing: run \`npm run build\` first`);
+}
+const nginx = findNginx();
+if (!nginx) fail('nginx is not installed: apt-get install -y nginx');
+try {
+  execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+} catch {
+  fail('redis-server is not installed: apt-get install -y redis-server');
+}
+const maxClients = Math.max(0, ...fanOutClients);
+const limit = raiseFileLimit();
+if (limit < maxClients + 1000) {
+  fail(
+    `the open-file limit (${limit}) is too low for ${maxClients} SSE clients: run \`ulimit -Hn 65536\` as root first`,
+  );
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'tasktier-bench-'));
+const logDir = join(workDir, 'logs');
+mkdirSync(logDir);
+
+function machineFacts(): Record<string, string | number> {
+  const cpuList = cpus();
+  let gitRevision = 'unknown';
+  try {
+    gitRevision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
+  const autocannonPkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules/autocannon/package.json'), 'utf8')) as {
+    version: string;
+  };
+  return {
+    cpus: cpuList.length,
+    cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
+    cpuMhz: cpuList[0]?.speed ?? 0,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    freeMemoryGb: Math.round(freemem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    redis: /v=(\S+)/.exec(redis)?.[1] ?? 'unknown',
+    nginx: nginxVersion(nginx as string),
+    autocannon: autocannonPkg.version,
+    loadAvg: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+    gitRevision,
+  };
+}
+
+// --- the processes ---------------------------------------------------------------------------
+const procs: Proc[] = [];
+async function startAll() {
+  const redisPort = await getFreePort();
+  const redisDir = join(workDir, 'redis');
+  mkdirSync(redisDir);
+  procs.push(
+    await spawnProc({
+      name: 'redis',
+      command: 'redis-server',
+      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'],
+      logDir,
+      readyText: 'Ready to accept connections',
+    }),
+  );
+
+  const ceilingPort = await getFreePort();
+  procs.push(
+    await spawnProc({
+      name: 'ceiling',
+      command: process.execPath,
+      args: [join(repoRoot, 'bench/lib/ceiling-server.mjs')],
+      env: { PORT: String(ceilingPort) },
+      logDir,
+      readyUrl: `http://127.0.0.1:${ceilingPort}/`,
+    }),
+  );
+
+  // Production settings, as the manifests set them; only the drain delay is 0 so the run ends fast.
+  const common: Record<string, string> = {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DRAIN_DELAY_MS: '0',
+    ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
+  };
+  const backendPorts = [await getFreePort(), await getFreePort()];
+  for (const [i, port] of backendPorts.entries()) {
+    procs.push(
+      await spawnProc({
+        name: `backend-${'ab'[i]}`,
+        command: process.execPath,
+        args: [backendScript],
+        env: { ...common, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+        logDir,
+        readyUrl: `http://127.0.0.1:${port}/readyz`,
+      }),
+    );
+  }
+  const compareOrigins: Record<string, string> = {};
+  for (const { name, script } of opts.compare) {
+    const port = await getFreePort();
+    procs.push(
+      await spawnProc({
+        name: `variant-${name}`,
+        command: process.execPath,
+        args: [script],
+        env: { ...common, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+        logDir,
+        readyUrl: `http://127.0.0.1:${port}/readyz`,
+      }),
+    );
+    compareOrigins[name] = `http://127.0.0.1:${port}`;
+  }
+  const frontendPorts = [await getFreePort(), await getFreePort()];
+  for (const [i, port] of frontendPorts.entries()) {
+    procs.push(
+      await spawnProc({
+        name: `frontend-${'ab'[i]}`,
+        command: process.execPath,
+        args: [frontendScript],
+        env: {
+          ...common,
+          PORT: String(port),
+          BACKEND_URL: `http://127.0.0.1:${backendPorts[i]}`,
+          // Each proxied event stream holds one upstream connection; the default pool (256) would
+          // queue the 257th stream until it times out. See docs/performance.md.
+          UPSTREAM_CONNECTIONS: String(Math.max(256, maxClients)),
+        },
+        logDir,
+        readyUrl: `http://127.0.0.1:${port}/readyz`,
+      }),
+    );
+  }
+  const nginxPort = await getFreePort();
+  procs.push(
+    await startNginx({
+      binary: nginx as string,
+      dir: join(workDir, 'nginx'),
+      port: nginxPort,
+      upstreamPort: frontendPorts[0] as number,
+      logDir,
+    }),
+  );
+  return {
+    ceiling: `http://127.0.0.1:${ceilingPort}`,
+    backends: backendPorts.map((p) => `http://127.0.0.1:${p}`),
+    frontends: frontendPorts.map((p) => `http://127.0.0.1:${p}`),
+    frontendPorts,
+    origins: {
+      backend: `http://127.0.0.1:${backendPorts[0]}`,
+      frontend: `http://127.0.0.1:${frontendPorts[0]}`,
+      nginx: `http://127.0.0.1:${nginxPort}`,
+      ...compareOrigins,
+    } as Record<string, string>,
+  };
+}
+
+async function stopAll(): Promise<void> {
+  // Front to back, so nothing logs errors about a tier that went first.
+  for (const proc of [...procs].reverse()) await proc.stop();
+}
+
+// --- the run ---------------------------------------------------------------------------------
+async function main(): Promise<BenchResults> {
+  const machine = machineFacts();
+  progress(`starting redis, ceiling, 2 backends, 2 frontends, nginx (logs: ${logDir})`);
+  const stack = await startAll();
+  const startupMs: Record<string, number> = {};
+  for (const proc of procs) {
+    if (proc.name.startsWith('backend') || proc.name.startsWith('frontend')) startupMs[proc.name] = proc.readyMs ?? 0;
+  }
+  note(
+    `ready after ${Object.entries(startupMs)
+      .map(([n, t]) => `${n} ${t.toFixed(0)} ms`)
+      .join(', ')}`,
+  );
+  const measured = procs.filter((p) => p.name !== 'ceiling');
+  const rss = new RssSampler(() => measured);
+  const idle = rss.reset();
+
+  progress('creating lists and todos');
+  const api = new ApiClient(stack.backends[0] as string);
+  const getList = await api.createList();
+  await api.addTodos(getList, 20);
+  const patchList = await api.createList();
+  const patchIds = await api.addTodos(patchList, 20);
+  const mixList = await api.createList();
+  const mixIds = await api.addTodos(mixList, 20);
+  const postLists: string[] = [];
+  for (let i = 0; i < 128; i++) postLists.push(await api.createList());
+
+  let posted = 0;
+  let patched = 0;
+  let mixed = 0;
+  const patchOf = (listId: string, ids: string[]): ReturnType<NextRequest> => {
+    patched++;
+    return {
+      method: 'PATCH',
+      path: `/api/lists/${listId}/todos/${ids[patched % ids.length]}`,
+      body: `{"completed":${(patched / ids.length) % 2 < 1}}`,
+    };
+  };
+  const workloads: Record<WorkloadName, NextRequest> = {
+    get20: () => ({ method: 'GET', path: `/api/lists/${getList}/todos` }),
+    post: () => ({
+      method: 'POST',
+      path: `/api/lists/${postLists[posted++ % postLists.length]}/todos`,
+      body: '{"title":"a benchmark todo"}',
+    }),
+    patch: () => patchOf(patchList, patchIds),
+    mix: () => (mixed++ % 5 === 4 ? patchOf(mixList, mixIds) : { method: 'GET', path: `/api/lists/${mixList}/todos` }),
+  };
+  const ceilingNext: NextRequest = () => ({ method: 'GET', path: '/' });
+
+  const load = { connections: opts.connections, durationS: opts.durationS };
+  // The processes a request passes through on each path, whose CPU time per request is measured.
+  const tiers = (path: string): string[] => {
+    if (path === 'ceiling') return ['ceiling'];
+    if (path === 'backend') return ['backend-a', 'redis'];
+    if (path === 'frontend') return ['frontend-a', 'backend-a', 'redis'];
+    if (path === 'nginx') return ['nginx', 'frontend-a', 'backend-a', 'redis'];
+    return [`variant-${path}`, 'redis'];
+  };
+  const measure = async (
+    path: string,
+    next: NextRequest,
+  ): Promise<PeakResult & { halfPeak: FixedRateResult; cpuUs: Record<string, number> }> => {
+    const origin = path === 'ceiling' ? stack.ceiling : (stack.origins[path] as string);
+    await peak(origin, next, { connections: opts.connections, durationS: opts.warmupS });
+    const stopMeter = otherCpu();
+    const stopCpu = cpuMeter(procs.filter((p) => tiers(path).includes(p.name)));
+    const result = await peak(origin, next, load);
+    const cpu = stopCpu();
+    const cpuUs: Record<string, number> = {};
+    for (const [name, us] of Object.entries(cpu)) cpuUs[name] = us / Math.max(1, result.requests);
+    const top = { ...result, otherCpu: stopMeter() };
+    const halfPeak = await fixedRate(origin, next, { ...load, rate: Math.max(1, top.rps / 2) });
+    return { ...top, halfPeak, cpuUs };
+  };
+  const describe = (m: PeakResult & { halfPeak: FixedRateResult }, ratio?: number) =>
+    `${Math.round(m.rps).toLocaleString('en-US')} req/s${ratio === undefined ? '' : ` (${(ratio * 100).toFixed(1)}% of ceiling)`}, p99 ${m.p99} ms, ${m.errors} errors; at ${Math.round(m.halfPeak.rate)}/s p99 ${m.halfPeak.p99.toFixed(2)} ms${(m.otherCpu ?? 0) > 0.15 ? `; other processes used ${m.otherCpu?.toFixed(2)} cores meanwhile` : ''}`;
+
+  // The ceiling before and after the workloads: the ratios use the mean of the two.
+  progress('ceiling: bare node:http (first of two runs)');
+  const ceilingFirst = await measure('ceiling', ceilingNext);
+  note(describe(ceilingFirst));
+
+  rss.reset();
+  const raw: Array<{
+    workload: WorkloadName;
+    path: string;
+    m: PeakResult & { halfPeak: FixedRateResult; cpuUs: Record<string, number> };
+  }> = [];
+  for (const { workload, path } of pairs) {
+    progress(`${WORKLOAD_LABELS[workload]} via ${pathLabel(path)}`);
+    const m = await measure(path, workloads[workload]);
+    raw.push({ workload, path, m });
+    note(describe(m, m.rps / ceilingFirst.rps));
+  }
+  const loadRss = rss.reset();
+
+  progress('ceiling: bare node:http (second run)');
+  const ceilingSecond = await measure('ceiling', ceilingNext);
+  note(describe(ceilingSecond));
+  const ceilingRps = (ceilingFirst.rps + ceilingSecond.rps) / 2;
+  const workloadResults: WorkloadResult[] = raw.map(({ workload, path, m }) => ({
+    workload,
+    path,
+    ...m,
+    ratio: m.rps / ceilingRps,
+  }));
+
+  // --- scale: the cost of a list's size ---
+  const scale: ScaleResult[] = [];
+  rss.reset();
+  for (const size of scaleSizes) {
+    const listId = await api.createList();
+    await api.addTodos(listId, size);
+    const body = await api.call<unknown[]>('GET', `/api/lists/${listId}/todos`);
+    const bodyBytes = Buffer.byteLength(JSON.stringify(body));
+    const next: NextRequest = () => ({ method: 'GET', path: `/api/lists/${listId}/todos` });
+    for (const path of ['backend', ...comparePaths, 'nginx']) {
+      progress(`GET a list of ${size.toLocaleString('en-US')} todos via ${pathLabel(path)}`);
+      const m = await measure(path, next);
+      scale.push({ todos: size, path, bodyBytes, ...m, ratio: m.rps / ceilingRps });
+      note(`${describe(m, m.rps / ceilingRps)}; half-peak p50 ${m.halfPeak.p50.toFixed(2)} ms`);
+    }
+  }
+  const scaleRss = rss.reset();
+
+  // --- live-sync fan-out across 2 frontends and 2 backends ---
+  const fanOut: FanOutResult[] = [];
+  for (const clients of fanOutClients) {
+    progress(`SSE fan-out: ${clients.toLocaleString('en-US')} clients over 2 frontends and 2 backends`);
+    const listId = await api.createList();
+    const connectStart = performance.now();
+    const streams = await openStreamsInBatches(stack.frontendPorts, listId, clients, {
+      onProgress: (n) => {
+        if (n % 1000 === 0 && n < clients) note(`${n} streams open`);
+      },
+    });
+    const connectMs = performance.now() - connectStart;
+    const rssNow = rss.sample();
+    const connectedRss: Record<string, number> = {};
+    for (const name of ['backend-a', 'backend-b', 'frontend-a', 'frontend-b'])
+      connectedRss[name] = rssNow.get(name) ?? 0;
+
+    // One warm-up write (version 1), then the measured one (version 2); nobody else writes here.
+    const latencies: number[] = [];
+    let received = 0;
+    for (const version of [1, 2]) {
+      for (const client of streams.clients) client.await(version);
+      const sentAt = performance.now();
+      await api.call('POST', `/api/lists/${listId}/todos`, { title: `fan-out ${version}` });
+      try {
+        await until(() => streams.clients.every((c) => c.changeAt !== undefined), Date.now() + 30_000, 1);
+      } catch {
+        note(`only ${streams.clients.filter((c) => c.changeAt !== undefined).length} of ${clients} got the change`);
+      }
+      if (version === 2) {
+        for (const client of streams.clients) {
+          if (client.changeAt !== undefined) {
+            latencies.push(client.changeAt - sentAt);
+            received++;
+          }
+        }
+      }
+    }
+    streams.close();
+    const result: FanOutResult = {
+      clients,
+      connectMs,
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      max: latencies.length ? Math.max(...latencies) : Number.NaN,
+      received,
+      rss: connectedRss,
+    };
+    fanOut.push(result);
+    note(
+      `connected in ${(connectMs / 1000).toFixed(1)} s; change reached ${received}/${clients}: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, max ${result.max.toFixed(1)} ms; RSS ${Object.entries(
+        connectedRss,
+      )
+        .map(([n, b]) => `${n} ${(b / 2 ** 20).toFixed(0)} MB`)
+        .join(', ')}`,
+    );
+    // The next round starts once the servers have let go of these streams.
+    await waitStreamsClosed(stack.backends);
+  }
+
+  rss.stop();
+  await api.close();
+  const toRecord = (map: Map<string, number>) => Object.fromEntries(map);
+  const partial: Omit<BenchResults, 'targets'> = {
+    schema: 1,
+    mode: opts.only ? 'partial' : opts.quick ? 'quick' : 'full',
+    startedAt: new Date(started).toISOString(),
+    durationS: (Date.now() - started) / 1000,
+    settings: {
+      connections: opts.connections,
+      nodeOptions: opts.nodeOptions ?? '',
+      warmupS: opts.warmupS,
+      durationS: opts.durationS,
+      scaleSizes,
+      fanOutClients,
+    },
+    machine,
+    startupMs,
+    ceiling: {
+      rps: ceilingRps,
+      runs: [strip(ceilingFirst), strip(ceilingSecond)],
+      halfPeak: ceilingFirst.halfPeak,
+      cpuUs: ceilingFirst.cpuUs,
+    },
+    workloads: workloadResults,
+    scale,
+    fanOut,
+    rss: { idle: toRecord(idle), load: toRecord(loadRss), scale: toRecord(scaleRss) },
+  };
+  return { ...partial, targets: evaluateTargets(partial) };
+}
+
+function strip(m: PeakResult & { halfPeak?: FixedRateResult }): PeakResult {
+  return { rps: m.rps, p50: m.p50, p99: m.p99, errors: m.errors, requests: m.requests, otherCpu: m.otherCpu };
+}
+
+/** Waits until every backend reports no open event streams (its sse_clients gauge is 0). */
+async function waitStreamsClosed(backends: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    let closedCount = 0;
+    for (const origin of backends) {
+      const text = await fetch(`${origin}/metrics`).then((r) => r.text());
+      if (/^tasktier_backend_sse_clients 0$/m.test(text)) closedCount++;
+    }
+    if (closedCount === backends.length) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  note('some event streams were still open on the backends after 30 s');
+}
+
+let results: BenchResults;
+try {
+  results = await main();
+} catch (error) {
+  process.stderr.write(
+    `bench: ${error instanceof Error ? error.message : String(error)}\n        logs kept in ${logDir}\n`,
+  );
+  killAll();
+  process.exit(1);
+}
+await stopAll();
+
+mkdirSync(opts.out, { recursive: true });
+const stamp = results.startedAt.replace(/[:.]/g, '-');
+const json = `${JSON.stringify(results, null, 2)}\n`;
+const svg = renderChart(results);
+for (const name of [`bench-${results.mode}-${stamp}`, results.mode === 'full' ? 'latest' : `latest-${results.mode}`]) {
+  writeFileSync(join(opts.out, `${name}.json`), json);
+  writeFileSync(join(opts.out, `${name}.svg`), svg);
+}
+rmSync(workDir, { recursive: true, force: true });
+process.stdout.write(`${formatTables(results)}\n`);
+const missed = results.targets.filter((t) => !t.met).length;
+process.stderr.write(
+  `\nbench: done in ${results.durationS.toFixed(0)} s; ${results.targets.length - missed} of ${results.targets.length} targets met; results in ${opts.out}\n`,
+);
