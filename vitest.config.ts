@@ -50,6 +50,8 @@ export default defineConfig({
       },
       // The Kubernetes verification suite; its podman test says itself what it skipped and why.
       'deploy/k8s/vitest.config.ts',
+      // Images and the compose stack, built and run with podman; says itself what it skipped and why.
+      'containers/vitest.config.ts',
       // Durability: kill -9 under load, storage full, ACL, backup and restore (real redis-server).
       'test/durability/vitest.config.ts',
       // deploy/scripts/rollout and blue-green against a stand-in kubectl (no API server can run here).

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import {
   acquireHeavyLock,
+  buildMissingImages,
   containerName,
   podman,
   podmanOk,
@@ -37,6 +38,7 @@ const templates = podTemplates(objects);
 const images = [
   ...new Set(templates.flatMap((template) => template.spec.containers.map((container) => container.image!))),
 ];
+await buildMissingImages(images);
 const unavailable = await podmanUnavailable(images);
 
 const log = (message: string): void => {

@@ -46,6 +46,29 @@ export async function podmanOk(...args: string[]): Promise<string> {
 }
 
 /** Why the podman test cannot run here, or undefined when it can. */
+/**
+ * Builds the stand-in base images and the real images (as `npm run images` does) when podman works
+ * but an image is missing, so a fresh machine runs this suite without a separate build step.
+ */
+export async function buildMissingImages(images: readonly string[]): Promise<void> {
+  if ((await run('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'])).code !== 0) return;
+  const missing: string[] = [];
+  for (const image of images) {
+    if (image.startsWith('tasktier/') && (await podman('image', 'exists', image)).code !== 0) missing.push(image);
+  }
+  if (missing.length === 0) return;
+  process.stdout.write(`[k8s/podman] building ${missing.join(', ')} (stand-in bases, then npm run images)\n`);
+  const root = new URL('../../../../', import.meta.url).pathname;
+  for (const script of [['containers/standin-base-images.ts'], ['scripts/build-images.ts', '--quiet']]) {
+    const result = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', ...script], { cwd: root, stdio: 'inherit' });
+      child.once('exit', resolve);
+      child.once('error', () => resolve(-1));
+    });
+    if (result !== 0) throw new Error(`${script[0]} failed (exit ${result}) while building the images`);
+  }
+}
+
 export async function podmanUnavailable(images: readonly string[]): Promise<string | undefined> {
   const info = await run('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}']);
   if (info.code === 127 && /ENOENT/.test(info.stderr))
