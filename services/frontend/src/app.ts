@@ -63,6 +63,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
     connections: config.UPSTREAM_CONNECTIONS,
+    eventStreams: config.MAX_EVENT_STREAMS,
   });
   await app.register(staticFiles, { root: options.publicDir });
   return app;

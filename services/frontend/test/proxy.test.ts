@@ -311,6 +311,16 @@ describe('the live-sync event stream', () => {
     response.destroy();
   });
 
+  it('serves more streams than the API connection pool holds (each stream keeps a connection)', async () => {
+    const backend = await eventBackend();
+    const { base } = await frontendFor(backend.upstream, { UPSTREAM_CONNECTIONS: 2 });
+    const responses = await Promise.all(Array.from({ length: 6 }, () => get(`${base}/api/lists/${LIST}/events`)));
+    const streams = responses.map((response) => collect(response));
+    await waitFor('six ready events', () => streams.every((stream) => stream.text().includes('event: ready')));
+    expect(backend.open()).toBe(6);
+    for (const response of responses) response.destroy();
+  });
+
   it('keeps a quiet stream open past UPSTREAM_TIMEOUT_MS (no body timeout on events)', async () => {
     const backend = await eventBackend();
     const { base } = await frontendFor(backend.upstream);

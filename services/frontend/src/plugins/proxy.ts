@@ -17,6 +17,8 @@ export interface ProxyOptions {
   timeoutMs: number;
   connectTimeoutMs: number;
   connections: number;
+  /** Connection limit of the events pool: an open stream holds a connection for its lifetime. */
+  eventStreams: number;
 }
 
 export const EVENTS_ROUTE = '/api/lists/:listId/events';
@@ -132,9 +134,9 @@ const retryDelay: Hooks['retryDelay'] = ({ err, req, attempt }) => {
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' ? 1 : null;
 };
 
-function undiciOptions(options: ProxyOptions, bodyTimeout: number) {
+function undiciOptions(options: ProxyOptions, bodyTimeout: number, connections = options.connections) {
   return {
-    connections: options.connections,
+    connections,
     pipelining: 1,
     // Idle pooled connections are dropped after 4 s, shorter than the backend's 5 s drain: a
     // draining backend closes idle connections when its drain ends, and a request sent on one
@@ -211,7 +213,9 @@ export default async function proxy(app: FastifyInstance, options: ProxyOptions)
   await app.register(async (events) => {
     await events.register(replyFrom, {
       base: options.backendUrl,
-      undici: undiciOptions(options, 0),
+      // Sized for streams, not requests: with the API pool's size, stream number 257 would wait
+      // for a free connection, with no answer, for as long as the others stay open.
+      undici: undiciOptions(options, 0, options.eventStreams),
       disableRequestLogging: true,
     });
     const replyOptions: FastifyReplyFromHooks = {
