@@ -9,11 +9,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { portInUse } from './lib/net.ts';
 import { repoRoot } from './lib/paths.ts';
 
 const HELP = `Usage: npm run drill [-- options]
@@ -175,19 +176,7 @@ async function stopStack(): Promise<void> {
   process.kill(-child.pid, 'SIGTERM');
   await exited;
   // The whole group (redis-server, backend, frontend) is gone once the Redis port is free.
-  await waitUntil('the stack to stop', async () => !(await reachable(ports.redis)), 30_000);
-}
-
-/** True while something accepts TCP connections on the port. */
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  await waitUntil('the stack to stop', async () => !(await portInUse(ports.redis)), 30_000);
 }
 
 const api = (path: string, init: RequestInit = {}) =>

@@ -5,10 +5,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { portInUse } from './lib/net.ts';
 import { findOnPath, repoRoot } from './lib/paths.ts';
 import { exited, spawnPrefixed } from './lib/processes.ts';
 
@@ -58,17 +58,6 @@ function parsePort(value: string | undefined, name: string, fallback: number): n
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     fail(`${name} must be a port number (1-65535), got "${value}"`);
   return port;
-}
-
-function portInUse(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
