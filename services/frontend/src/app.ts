@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { health, httpMetrics, requestLog } from '@tasktier/service-kit';
+import { acceptedRequestId, health, httpMetrics, requestLog } from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type Config, trustProxySetting } from './config.ts';
 import metrics from './plugins/metrics.ts';
@@ -16,9 +16,6 @@ export interface AppOptions {
   logger?: false | { stream: NodeJS.WritableStream };
 }
 
-/** A request id a client or the Ingress sent is kept if it is short and plain; otherwise we make one. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the frontend app without listening: server.ts listens, tests use inject or listen on port 0. */
 export async function buildApp(config: Config, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -34,10 +31,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     trustProxy: trustProxySetting(config.TRUST_PROXY),
     requestIdHeader: false,
-    genReqId: (request) => {
-      const sent = request.headers['x-request-id'];
-      return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
-    },
+    genReqId: (request) => acceptedRequestId(request.headers['x-request-id']) ?? randomUUID(),
     // Explicit server timeouts: a whole request must arrive within 30 s (slow-client protection);
     // idle sockets time out after 2 minutes (event streams carry heartbeats well inside that);
     // keep-alive above the Ingress's 60 s upstream keep-alive so we never close first.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { acceptedRequestId } from '@tasktier/service-kit';
 
 // Random bytes are drawn from the OS in blocks: one randomBytes() call per request cost ~8% of the
 // backend's CPU on the GET path (bench/profile.ts, docs/performance.md). The ids stay as random.
@@ -23,9 +24,7 @@ export const newListId = (): string => randomBytes(16).toString('base64url');
 /** 96 random bits: unique within a list without coordination between replicas. */
 export const newTodoId = (): string => randomId(12);
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** An incoming X-Request-Id is kept only if it is short and plain; otherwise a fresh one (96 random bits). */
+/** The incoming X-Request-Id if acceptable (service-kit's rule), otherwise a fresh one (96 random bits). */
 export function requestIdFrom(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomId(12);
+  return acceptedRequestId(header) ?? randomId(12);
 }
