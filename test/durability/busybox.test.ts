@@ -17,6 +17,9 @@ if (!available && process.env.TASKTIER_REQUIRE_ALL_SUITES === '1') {
     'busybox is needed to test the scripts as the Alpine-based Jobs run them (apt-get install -y busybox)',
   );
 }
+if (!available) {
+  process.stdout.write('SKIPPED the scripts under BusyBox: busybox not found (apt-get install -y busybox)\n');
+}
 
 const scratch = tempDir('busybox');
 const bin = join(scratch.dir, 'bin');
