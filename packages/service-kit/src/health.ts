@@ -23,8 +23,10 @@ export default fp(
     app.decorate('lifecycle', { draining: false });
 
     // While draining, ask keep-alive clients to reconnect (to another replica) after this response.
-    app.addHook('onSend', async (_request, reply) => {
+    // (Callback-style hooks here and below: they run on every request.)
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (app.lifecycle.draining) reply.header('connection', 'close');
+      done(null, payload);
     });
 
     // server.close() closes the keep-alive connections idle at that moment, but one whose response
@@ -34,8 +36,9 @@ export default fp(
       closing = true;
       app.lifecycle.draining = true;
     });
-    app.addHook('onResponse', async (request) => {
+    app.addHook('onResponse', (request, _reply, done) => {
       if (closing) request.raw.socket?.end();
+      done();
     });
 
     const statusReply = { response: { 200: HealthStatus, 503: HealthStatus } };

@@ -29,13 +29,16 @@ export default fp(
     });
     app.decorate('metricsRegistry', registry);
 
-    app.addHook('onResponse', async (request, reply) => {
-      if (request.routeOptions.config.longLived) return;
-      const route = request.routeOptions.url ?? 'unmatched';
-      httpDuration.observe(
-        { method: request.method, route, status_code: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
+    // Callback style: runs on every request (an async hook costs a promise and a microtask turn).
+    app.addHook('onResponse', (request, reply, done) => {
+      if (!request.routeOptions.config.longLived) {
+        const route = request.routeOptions.url ?? 'unmatched';
+        httpDuration.observe(
+          { method: request.method, route, status_code: String(reply.statusCode) },
+          reply.elapsedTime / 1000,
+        );
+      }
+      done();
     });
 
     app.get('/metrics', async (_request, reply) => {

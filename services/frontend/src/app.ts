@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { acceptedRequestId, health, httpMetrics, requestLog } from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type Config, trustProxySetting } from './config.ts';
+import apiProxy from './plugins/api-proxy.ts';
+import eventsProxy from './plugins/events-proxy.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
-import proxy from './plugins/proxy.ts';
 import securityHeaders from './plugins/security-headers.ts';
 import staticFiles from './plugins/static.ts';
 
@@ -52,13 +53,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     version: options.version ?? config.APP_VERSION ?? '0.0.0-dev',
     revision: config.APP_REVISION ?? 'unknown',
   });
-  await app.register(proxy, {
+  const upstream = {
     backendUrl: config.BACKEND_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
     connections: config.UPSTREAM_CONNECTIONS,
-    eventStreams: config.MAX_EVENT_STREAMS,
-  });
+  };
+  await app.register(apiProxy, upstream);
+  await app.register(eventsProxy, { ...upstream, eventStreams: config.MAX_EVENT_STREAMS });
   await app.register(staticFiles, { root: options.publicDir });
   return app;
 }

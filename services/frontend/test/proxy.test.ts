@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { waitFor } from '@tasktier/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyUpstreamError } from '../src/plugins/proxy.ts';
+import { classifyUpstreamError } from '../src/lib/upstream.ts';
 import {
   buildTestApp,
   json,
@@ -187,6 +187,87 @@ describe('proxying /api/* to the backend', () => {
     const encoded = await get(`${base}/api/encoded`, { 'accept-encoding': 'gzip' });
     encoded.resume();
     expect(encoded.headers['content-encoding']).toBe('identity-test');
+  });
+
+  it('streams bodies too big to buffer (with or without a length) byte for byte, compressed on request', async () => {
+    // 1 MiB: over the 256 KiB the proxy collects before sending; JSON-like so it compresses.
+    const big = Buffer.from(
+      `[${Array.from({ length: 16_384 }, (_, i) => `"${String(i).padStart(59, '0')}"`).join(',')}]`,
+    );
+    const upstream = await upstreamWith((req, res) => {
+      const chunked = req.url?.endsWith('/chunked');
+      res.writeHead(200, { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': big.length }) });
+      // In pieces, as a big body arrives.
+      for (let offset = 0; offset < big.length; offset += 64 * 1024)
+        res.write(big.subarray(offset, offset + 64 * 1024));
+      res.end();
+    });
+    const { base } = await frontendFor(upstream);
+    for (const path of ['/api/big', '/api/big/chunked']) {
+      const plain = await fetch(`${base}${path}`, { headers: { 'accept-encoding': 'identity' } });
+      expect(plain.status).toBe(200);
+      expect(Buffer.from(await plain.arrayBuffer()).equals(big)).toBe(true);
+      const zipped = await get(`${base}${path}`, { 'accept-encoding': 'gzip' });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      const chunks: Buffer[] = [];
+      for await (const chunk of zipped) chunks.push(chunk as Buffer);
+      expect(gunzipSync(Buffer.concat(chunks)).equals(big)).toBe(true);
+    }
+  });
+
+  it('answers HEAD with the backend headers and no body', async () => {
+    const upstream = await upstreamWith((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1234', etag: '"9"' });
+      res.end();
+    });
+    const { base } = await frontendFor(upstream);
+    const response = await fetch(`${base}/api/lists/${LIST}/todos`, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBe('1234');
+    expect(response.headers.get('etag')).toBe('"9"');
+    expect(upstream.requests[0]?.method).toBe('HEAD');
+  });
+
+  it('stops the backend transfer when the client goes away in the middle of a big body', async () => {
+    let backendClosed = false;
+    const upstream = await upstreamWith((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // Endless unless stopped: writes whenever the socket has room.
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+      };
+      res.on('drain', pump);
+      res.on('close', () => {
+        backendClosed = true;
+      });
+      pump();
+    });
+    const { base } = await frontendFor(upstream);
+    const response = await get(`${base}/api/endless`);
+    await new Promise((resolve) => response.once('data', resolve));
+    response.destroy();
+    await waitFor('the backend response to be closed', () => backendClosed);
+    expect(backendClosed).toBe(true);
+  });
+
+  it('leaves the access log line of a proxied success to the backend, and logs failures itself', async () => {
+    const lines: Array<{ msg: string; status?: number; level: number }> = [];
+    const { buildApp } = await import('../src/app.ts');
+    const { configWith } = await import('../src/config.ts');
+    const upstream = await upstreamWith((req, res) =>
+      req.url?.endsWith('/fail') ? json(res, 500, { status: 500 }) : json(res, 200, { ok: true }),
+    );
+    const app = await buildApp(configWith({ BACKEND_URL: upstream.url }), {
+      publicDir: publicDir.dir,
+      logger: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } as unknown as NodeJS.WritableStream },
+    });
+    cleanups.push(() => app.close());
+    expect((await app.inject({ url: `/api/lists/${LIST}` })).statusCode).toBe(200);
+    expect((await app.inject({ url: `/api/lists/${LIST}/fail` })).statusCode).toBe(500);
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const logged = lines.filter((line) => line.msg === 'request').map((line) => line.status);
+    expect(logged).toEqual([500, 200]);
   });
 
   it('passes the backend own errors through unchanged', async () => {

@@ -40,9 +40,11 @@ export const HSTS = 'max-age=31536000; includeSubDomains';
  */
 export default fp(
   async (app) => {
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback style: runs on every request (an async hook costs a promise and a microtask turn).
+    app.addHook('onRequest', (request, reply, done) => {
       reply.headers(HEADERS);
       if (request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+      done();
     });
   },
   { name: 'security-headers' },

@@ -1,0 +1,182 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { sendProblem } from '@tasktier/service-kit';
+import type { FastifyReply, FastifyRequest, RawServerBase, RouteGenericInterface } from 'fastify';
+
+/** What both proxies (API calls and event streams) share: header rules and error mapping. */
+
+export interface UpstreamOptions {
+  backendUrl: string;
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  connections: number;
+}
+
+// Hop-by-hop headers (RFC 9110 7.6.1) are about one connection and must not be forwarded.
+// `host` is the backend's (undici sets it), `expect` undici refuses (Node already answered 100-continue).
+// Forwarding headers are rebuilt from what Fastify trusts (TRUST_PROXY), never passed as sent.
+const NOT_FORWARDED_UP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'expect',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-prefix',
+  'x-forwarded-port',
+  'x-request-id',
+]);
+const HOP_BY_HOP_DOWN = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+type AnyRequest = Pick<FastifyRequest, 'headers' | 'ips' | 'ip' | 'socket' | 'protocol' | 'host' | 'id'>;
+
+/** X-Forwarded-For for the backend: the trusted chain Fastify computed, client first, our peer last. */
+function forwardedFor(request: AnyRequest): string {
+  const chain = request.ips ? [...request.ips].reverse() : [request.socket.remoteAddress ?? request.ip];
+  return chain.join(', ');
+}
+
+/** The headers the backend gets: the client's, minus hop-by-hop ones, plus our forwarding headers. */
+export function upstreamRequestHeaders(request: AnyRequest): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  const headers = request.headers;
+  for (const name in headers) {
+    if (!NOT_FORWARDED_UP.has(name)) out[name] = headers[name];
+  }
+  // Headers named in Connection are hop-by-hop too.
+  const listed = headers.connection;
+  if (listed && listed !== 'keep-alive' && listed !== 'close') {
+    for (const name of listed.toLowerCase().split(',')) delete out[name.trim()];
+  }
+  out['x-forwarded-for'] = forwardedFor(request);
+  out['x-forwarded-proto'] = request.protocol;
+  out['x-forwarded-host'] = request.host;
+  out['x-request-id'] = request.id;
+  return out;
+}
+
+/** Copies the backend's response headers to the reply, minus hop-by-hop ones. */
+export function copyResponseHeaders(reply: FastifyReply, headers: IncomingHttpHeaders): void {
+  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP_DOWN.has(name)) continue;
+    if (listed.length > 0 && listed.some((entry) => entry.trim() === name)) continue;
+    reply.header(name, value);
+  }
+}
+
+interface ErrorWithCause {
+  code?: string;
+  statusCode?: number;
+  cause?: unknown;
+  errors?: unknown[];
+}
+
+/** The network error code behind wrapper errors (and Node's AggregateError for dual-stack connects). */
+export function rootCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const { cause, errors, code } = current as ErrorWithCause;
+    if (cause) current = cause;
+    else if (errors?.length) current = errors[0];
+    else return code;
+  }
+  return undefined;
+}
+
+export type UpstreamErrorKind = 'refused' | 'unreachable' | 'timeout' | 'reset' | 'other';
+
+export function classifyUpstreamError(error: unknown): { kind: UpstreamErrorKind; status: 502 | 504; detail: string } {
+  const code = rootCode(error);
+  const wrapperCode = (error as ErrorWithCause | undefined)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return {
+        kind: 'refused',
+        status: 502,
+        detail: 'the backend refused the connection (it may be down or restarting)',
+      };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { kind: 'unreachable', status: 502, detail: `the backend is unreachable (${code})` };
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return { kind: 'timeout', status: 504, detail: 'the backend did not answer in time' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return { kind: 'reset', status: 502, detail: 'the backend closed the connection before answering' };
+  }
+  if (wrapperCode === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || wrapperCode === 'FST_REPLY_FROM_TIMEOUT') {
+    return { kind: 'timeout', status: 504, detail: 'the backend did not answer in time' };
+  }
+  return { kind: 'other', status: 502, detail: 'the backend could not be reached' };
+}
+
+/** Any Fastify reply (reply-from's hooks type theirs with the generic server). */
+type AnyReply = FastifyReply<RouteGenericInterface, RawServerBase>;
+
+/** The backend could not be asked or did not answer: 502 or 504 problem+json, counted and logged once. */
+export function sendUpstreamProblem(reply: AnyReply, error: unknown): void {
+  const { kind, status, detail } = classifyUpstreamError(error);
+  reply.server.metrics.upstreamErrors.inc({ kind });
+  reply.request.log.warn({ kind, code: rootCode(error) }, 'upstream request failed');
+  reply.header('retry-after', '1');
+  sendProblem(reply, status, detail, status === 504 ? 'upstream-timeout' : 'upstream-unavailable');
+}
+
+/** Headers copied from a backend response that must not describe our problem response instead. */
+const UPSTREAM_ENTITY_HEADERS = [
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'etag',
+  'last-modified',
+  'location',
+  'expires',
+];
+
+/** The backend's response broke off after its headers arrived but before ours went out: a bad gateway. */
+export function sendInvalidUpstreamResponse(reply: AnyReply, code: string | undefined): void {
+  for (const name of UPSTREAM_ENTITY_HEADERS) reply.removeHeader(name);
+  reply.server.metrics.upstreamErrors.inc({ kind: 'other' });
+  reply.request.log.warn({ code }, 'invalid response from the backend');
+  sendProblem(reply, 502, `the backend sent an invalid response (${code ?? 'unknown error'})`, 'upstream-invalid');
+}
+
+/** undici pool settings shared by both proxies; `bodyTimeout` 0 for event streams. */
+export function poolOptions(options: UpstreamOptions, bodyTimeout: number, connections = options.connections) {
+  return {
+    connections,
+    pipelining: 1,
+    // Idle pooled connections are dropped after 4 s, shorter than the backend's 5 s drain: a
+    // draining backend closes idle connections when its drain ends, and a request sent on one
+    // at that instant would fail. Busy connections get `Connection: close` during the drain.
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 4_000,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout,
+    // Verify the backend's certificate if BACKEND_URL is https (reply-from's default would not).
+    connect: { timeout: options.connectTimeoutMs, rejectUnauthorized: true },
+  };
+}
