@@ -1,4 +1,4 @@
-import { runService } from '@tasktier/service-kit';
+import { bufferedStdout, runService } from '@tasktier/service-kit';
 import { buildApp, SERVICE_NAME } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -12,4 +12,5 @@ try {
   process.exit(1);
 }
 
-await runService(await buildApp(config), config);
+const logger = { level: config.LOG_LEVEL, redact: ['req.headers.authorization'], stream: bufferedStdout() };
+await runService(await buildApp(config, { logger }), config);
