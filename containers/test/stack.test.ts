@@ -3,21 +3,24 @@
 // committed compose.yaml (containers/compose-podman.ts), and checks what the issue asks: UI and API
 // through the frontend's port on 127.0.0.1, todos stored in Redis, non-root UIDs, read-only root
 // filesystems, no capabilities, Redis unreachable from outside its network, and a frontend that keeps
-// serving while the backend restarts. Everything it starts is removed in afterAll, pass or fail.
+// serving while the backend restarts; Redis's ACL users (the default user refused, the backend's
+// user kept to its commands and keys, each container holding only its own password) and a backup
+// and restore with the compose file's tools, as docs/recovery.md runs them. Everything it starts is
+// removed in afterAll, pass or fail.
 //
 // Skipped with a printed reason when podman cannot be used (not root, not installed); with
 // TASKTIER_REQUIRE_ALL_SUITES=1 (CI) it installs podman via containers/setup-podman.sh and fails
 // instead of skipping.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { getFreePort, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerName, down, healthy, loadCompose, type Project, up } from '../compose-podman.ts';
+import { containerName, down, healthy, loadCompose, type Project, runOnce, up } from '../compose-podman.ts';
 import { detectEngine, megabytes, projectVersion, repoRoot, run, type ServiceName, services } from '../engine.ts';
 import { buildStandins } from '../standin-base-images.ts';
 import { acquireHeavyLock } from './heavy-lock.ts';
@@ -85,8 +88,15 @@ function mounts(pid: number): Map<string, { options: string[]; fstype: string }>
   return result;
 }
 
-/** Connects to a Redis at host:port and returns the value of `key` if `password` is accepted. */
-function redisGet(host: string, port: number, password: string, key: string): Promise<string> {
+/** Connects to a Redis at host:port and returns field `field` of hash `key` if the login is accepted. */
+function redisHget(
+  host: string,
+  port: number,
+  user: string,
+  password: string,
+  key: string,
+  field: string,
+): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 1500 });
     let reply = '';
@@ -94,10 +104,10 @@ function redisGet(host: string, port: number, password: string, key: string): Pr
       socket.destroy();
       resolve(value);
     };
-    socket.on('connect', () => socket.write(`AUTH ${password}\r\nGET ${key}\r\n`));
+    socket.on('connect', () => socket.write(`AUTH ${user} ${password}\r\nHGET ${key} ${field}\r\n`));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
-      // AUTH's reply and GET's (bulk string: length line + value), or two errors.
+      // AUTH's reply and HGET's (bulk string: length line + value), or two errors.
       if ((reply.match(/\r\n/g) ?? []).length >= 3 || /^-[^\r]*\r\n-[^\r]*\r\n/.test(reply)) done(reply);
     });
     socket.on('timeout', () => done('timeout'));
@@ -152,10 +162,22 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
   }
 
   const version = projectVersion();
-  const password = randomBytes(24).toString('hex');
+  // The env files as a user makes them: deploy/compose/init-secrets, here into a directory of the test's.
   const secretsDir = mkdtempSync(join(tmpdir(), 'tasktier-secrets-'));
-  const secretsFile = join(secretsDir, 'secrets.env');
-  writeFileSync(secretsFile, `REDIS_PASSWORD=${password}\n`, { mode: 0o600 });
+  const initSecrets = spawnSync(join(repoRoot, 'deploy/compose/init-secrets'), ['--dir', secretsDir], {
+    encoding: 'utf8',
+  });
+  if (initSecrets.status !== 0) throw new Error(`init-secrets failed: ${initSecrets.stderr}`);
+  const secret = (file: string, variable: string): string => {
+    const value = new RegExp(`^${variable}=(\\S+)$`, 'm').exec(readFileSync(join(secretsDir, file), 'utf8'))?.[1];
+    if (!value) throw new Error(`no ${variable} in ${file}`);
+    return value;
+  };
+  const backendPassword = secret('backend.env', 'REDIS_PASSWORD');
+  const backupPassword = secret('backup.env', 'REDIS_BACKUP_PASSWORD');
+  // The backups of the compose tool redis-backup (UID 999 writes them).
+  const backupsDir = mkdtempSync(join(tmpdir(), 'tasktier-backups-'));
+  chownSync(backupsDir, 999, 1000);
   let project: Project | undefined;
   let base = '';
   let release: (() => void) | undefined;
@@ -188,7 +210,12 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
 
     const port = await getFreePort();
     base = `http://127.0.0.1:${port}`;
-    const env = { TASKTIER_PORT: String(port), TASKTIER_SECRETS_FILE: secretsFile, LOG_LEVEL: 'warn' };
+    const env = {
+      TASKTIER_PORT: String(port),
+      TASKTIER_SECRETS_DIR: secretsDir,
+      TASKTIER_BACKUP_DIR: backupsDir,
+      LOG_LEVEL: 'warn',
+    };
     project = {
       name: `tasktier-test-${process.pid}`,
       dir: repoRoot,
@@ -204,12 +231,32 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
       if (project) await down(project);
     } finally {
       rmSync(secretsDir, { recursive: true, force: true });
+      rmSync(backupsDir, { recursive: true, force: true });
       release?.();
       for (const line of figures) log(line);
     }
   });
 
   const name = (service: string): string => containerName(project as Project, service);
+
+  // redis-cli logins inside the Redis container. Passwords come from the container's own environment
+  // (its env files), never a command line; `probe` has none (any password is accepted).
+  const as = {
+    nobody: 'redis-cli',
+    default: 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --user default',
+    probe: 'REDISCLI_AUTH=probe redis-cli --user probe',
+    backend: 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --user backend',
+    backup: 'REDISCLI_AUTH="$REDIS_BACKUP_PASSWORD" redis-cli --user backup',
+    backupWithBackendPassword: 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --user backup',
+  };
+
+  /** Runs redis-cli with `login` (one of `as`) inside the Redis container; output and errors together. */
+  async function redisCli(login: string, ...args: string[]): Promise<string> {
+    const result = await run('podman', ['exec', name('redis'), 'sh', '-c', `${login} "$@"`, 'redis-cli', ...args], {
+      allowFailure: true,
+    });
+    return `${result.stdout}${result.stderr}`.trim();
+  }
 
   it.each(services)(
     'the %s image is small, labelled, non-root and carries no node_modules',
@@ -276,23 +323,13 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
     const todos = (await (await fetch(`${base}${todosPath}`)).json()) as Array<{ title: string }>;
     expect(todos.map((todo) => todo.title)).toContain(title);
 
-    // In Redis itself, asked with redis-cli inside the Redis container (password from its env).
-    const dump = await run('podman', [
-      'exec',
-      name('redis'),
-      'sh',
-      '-c',
-      `export REDISCLI_AUTH="$REDIS_PASSWORD"
-       for key in $(redis-cli --scan --pattern 'tt:*'); do
-         case "$(redis-cli type "$key")" in
-           hash) redis-cli hgetall "$key" ;; string) redis-cli get "$key" ;; list) redis-cli lrange "$key" 0 -1 ;;
-           zset) redis-cli zrange "$key" 0 -1 ;; set) redis-cli smembers "$key" ;; stream) redis-cli xrange "$key" - + ;;
-         esac
-       done
-       redis-cli config get appendonly`,
-    ]);
-    expect(dump.stdout).toContain(title);
-    expect(dump.stdout).toMatch(/appendonly\nyes/);
+    // In Redis itself, asked with redis-cli inside the Redis container as the backend's user
+    // (its password is in the container's environment): the list's todos hash, and the AOF.
+    const listId = todosPath.split('/')[3] ?? '';
+    const dump = await redisCli(as.backend, 'hvals', `tt:todos:{${listId}}`);
+    expect(dump).toContain(title);
+    const aof = await run('podman', ['exec', name('redis'), 'ls', '/data/appendonlydir']);
+    expect(aof.stdout).toMatch(/\.aof\b/);
   });
 
   it.each([
@@ -345,17 +382,11 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
 
     // A marker only this Redis holds, so the host-side probe cannot be fooled by another Redis.
     const marker = randomBytes(8).toString('hex');
-    await run('podman', [
-      'exec',
-      name('redis'),
-      'sh',
-      '-c',
-      `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli set tasktier:probe ${marker}`,
-    ]);
+    expect(await redisCli(as.backend, 'hset', 'tt:probe', 'marker', marker)).toBe('1');
     // The probe works: the backend, on Redis' network, reaches it by name.
     expect(await probeFrom(name('backend'), 'redis', 6379)).toBe('connected');
     // From the host: nothing on 127.0.0.1:6379 is this Redis.
-    expect(await redisGet('127.0.0.1', 6379, password, 'tasktier:probe')).not.toContain(marker);
+    expect(await redisHget('127.0.0.1', 6379, 'backend', backendPassword, 'tt:probe', 'marker')).not.toContain(marker);
     // From the frontend (not on the data network): neither the name nor the address works.
     const redisIp = Object.values((await inspect(name('redis'))).NetworkSettings.Networks)[0]?.IPAddress;
     expect(redisIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -363,12 +394,60 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
     expect(await probeFrom(name('frontend'), redisIp as string, 6379)).not.toBe('connected');
   });
 
-  it('keeps the Redis password off command lines', async () => {
-    const info = await inspect(name('redis'));
-    expect((info.Config.Cmd ?? []).join(' ')).not.toContain(password);
-    const cmdline = readFileSync(`/proc/${info.State.Pid}/cmdline`, 'utf8');
+  it('keeps the Redis passwords off command lines and out of the containers that do not need them', async () => {
+    const redis = await inspect(name('redis'));
+    const cmdline = readFileSync(`/proc/${redis.State.Pid}/cmdline`, 'utf8');
     expect(cmdline).toContain('redis-server');
-    expect(cmdline).not.toContain(password);
+    expect((redis.Config.Cmd ?? []).join(' ')).toContain('--aclfile /tmp/users.acl');
+    // redis-server itself holds no password: the container's shell dropped them before exec.
+    const environ = readFileSync(`/proc/${redis.State.Pid}/environ`, 'utf8');
+    for (const password of [backendPassword, backupPassword]) {
+      expect((redis.Config.Cmd ?? []).join(' ')).not.toContain(password);
+      expect(cmdline).not.toContain(password);
+      expect(environ).not.toContain(password);
+    }
+    // The ACL file has hashes only.
+    const acl = await run('podman', ['exec', name('redis'), 'cat', '/tmp/users.acl']);
+    expect(acl.stdout).toMatch(/^user backend on #[0-9a-f]{64} /m);
+    expect(acl.stdout).not.toContain(backendPassword);
+    expect(acl.stdout).not.toContain(backupPassword);
+    // Least privilege: the backend has its own user's password and not the backup user's.
+    const backendEnv = (await inspect(name('backend'))).Config.Env;
+    expect(backendEnv).toContain(`REDIS_PASSWORD=${backendPassword}`);
+    expect(backendEnv).toContain('REDIS_USERNAME=backend');
+    expect(backendEnv.join('\n')).not.toContain(backupPassword);
+    expect((await inspect(name('frontend'))).Config.Env.join('\n')).not.toMatch(/REDIS|[0-9a-f]{48}/);
+  });
+
+  it('runs Redis with ACL users: default refused, backend kept to its commands and keys, backup to snapshots', async () => {
+    // The default user is off: no command without a login, and no login as default.
+    expect(await redisCli(as.nobody, 'ping')).toMatch(/^NOAUTH/);
+    expect(await redisCli(as.default, 'ping')).toMatch(/WRONGPASS/);
+    // The healthcheck's user answers PING, and that is all it may do.
+    expect(await redisCli(as.probe, 'ping')).toBe('PONG');
+    expect(await redisCli(as.probe, 'hget', 'tt:probe', 'marker')).toMatch(/^NOPERM/);
+    // The backend's user: its own commands on its own prefix, nothing dangerous, no other keys.
+    expect(await redisCli(as.backend, 'hset', 'tt:acl-check', 'field', 'value')).toBe('1');
+    // (DEBUG is not in the list: Redis refuses it to everyone unless enable-debug-command is set.)
+    for (const dangerous of [
+      ['flushall'],
+      ['config', 'get', 'maxmemory'],
+      ['keys', '*'],
+      ['scan', '0'],
+      ['acl', 'list'],
+    ]) {
+      expect(await redisCli(as.backend, ...dangerous)).toMatch(/^NOPERM .*no permissions to run/);
+    }
+    expect(await redisCli(as.backend, 'hget', 'other:key', 'field')).toMatch(
+      /^NOPERM .*no permissions to access one of the keys/,
+    );
+    expect(await redisCli(as.backend, 'hset', 'other:key', 'field', 'value')).toMatch(/^NOPERM/);
+    // The backup user: PING, and no key to read or write.
+    expect(await redisCli(as.backup, 'ping')).toBe('PONG');
+    expect(await redisCli(as.backup, 'hget', 'tt:acl-check', 'field')).toMatch(/^NOPERM/);
+    expect(await redisCli(as.backup, 'hset', 'tt:acl-check', 'field', 'x')).toMatch(/^NOPERM/);
+    // Passwords are per user: the backend's password is not the backup user's.
+    expect(await redisCli(as.backupWithBackendPassword, 'ping')).toMatch(/WRONGPASS/);
   });
 
   /** What the frontend sees of the backend, for a failure message. */
@@ -462,4 +541,72 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
     expect(uiStatuses.filter((status) => status !== 200)).toEqual([]);
     expect((await inspect(name('frontend'))).State.Status).toBe('running');
   });
+
+  it('backs up as the backup user and restores with the compose tools, as docs/recovery.md does', async () => {
+    const stack = project as Project;
+    const post = async (path: string, body: unknown): Promise<Response> =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const list = (await (await post('/api/lists', {})).json()) as { todosUrl: string };
+    const todosPath = new URL(list.todosUrl).pathname;
+    const kept = `in the backup ${randomBytes(6).toString('hex')}`;
+    expect((await post(todosPath, { title: kept })).status).toBe(201);
+
+    // `docker compose run --rm redis-backup`: redis-cli --rdb as `backup`, checked, checksummed.
+    const backupStarted = Date.now();
+    const backup = await runOnce(stack, 'redis-backup');
+    const backupOutput = `${backup.stdout}${backup.stderr}`;
+    expect(backup.code, backupOutput).toBe(0);
+    expect(backupOutput).toContain("as user 'backup'");
+    expect(backupOutput).toMatch(/redis-check-rdb: RDB looks OK \(\d+ keys\)/);
+    figures.push(`compose backup (redis-backup as user backup) in ${Date.now() - backupStarted} ms`);
+    const files = readdirSync(backupsDir).sort();
+    expect(files).toEqual([
+      expect.stringMatching(/^tasktier-\d{8}T\d{6}Z\.rdb$/),
+      expect.stringMatching(/\.rdb\.sha256$/),
+    ]);
+    expect(statSync(join(backupsDir, files[0] as string)).size).toBeGreaterThan(0);
+    for (const file of files) expect(readFileSync(join(backupsDir, file), 'latin1')).not.toContain(backupPassword);
+
+    // Written after the backup: the restore must take it away.
+    const lost = `after the backup ${randomBytes(6).toString('hex')}`;
+    expect((await post(todosPath, { title: lost })).status).toBe(201);
+
+    // `docker compose stop backend redis`, `run --rm redis-restore`, `start redis backend`.
+    const restoreStarted = Date.now();
+    await run('podman', ['stop', '--time', '20', name('backend'), name('redis')]);
+    const refused = await runOnce(stack, 'redis-restore');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toMatch(/^redis-restore: error: \/data already holds \d+ keys/);
+    const restore = await runOnce(stack, 'redis-restore', { command: ['--force', '/backups'] });
+    expect(restore.code, `${restore.stdout}${restore.stderr}`).toBe(0);
+    expect(restore.stdout).toMatch(/restored \d+ keys from \/backups\/tasktier-/);
+    await run('podman', ['start', name('redis'), name('backend')]);
+    await waitFor('redis healthy after the restore', () => healthy(stack, 'redis'), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+    await waitFor('backend healthy after the restore', () => healthy(stack, 'backend'), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+    // Through the frontend, which may need a while to resolve the restarted backend again (see above).
+    const titles = await waitFor(
+      'the restored list through the API',
+      async () => {
+        const response = await fetch(`${base}${todosPath}`);
+        if (response.status !== 200) throw new Error(`${response.status} ${await response.text()}`);
+        return ((await response.json()) as Array<{ title: string }>).map((todo) => todo.title);
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    figures.push(
+      `compose restore (stop, redis-restore --force, start, API answers) in ${Date.now() - restoreStarted} ms`,
+    );
+    expect(titles).toContain(kept);
+    expect(titles).not.toContain(lost);
+  }, 300_000); // a backend drain on stop, two loads of the data, and maybe the DNS stall after restarts
 });
