@@ -38,6 +38,8 @@ afterAll(async () => {
   scratch.remove();
 });
 
+const withoutUrls = (todos: Array<{ url: string }>) => todos.map(({ url: _url, ...fields }) => fields);
+
 const backendCli = (...args: string[]) => cliAs(redis.port, 'backend', acl.passwords.backend, ...args);
 const backupCli = (...args: string[]) => cliAs(redis.port, 'backup', acl.passwords.backup, ...args);
 const adminCli = (...args: string[]) => cliAs(redis.port, 'admin', acl.passwords.admin, ...args);
@@ -200,6 +202,35 @@ describe('the backend through the ACL', () => {
     }
     // ACL LOG records every refused command and key: the backend needed none beyond its rules.
     expect(adminCli('ACL', 'LOG')).toBe('');
+  });
+
+  // Redis replays the append-only file's MULTI/EXEC blocks (how Redis 7 logs a script's writes)
+  // under the default user's permissions: with `-@all` there, every todo written by a script was
+  // dropped on restart, silently (redis/redis#14541). This is what caught it.
+  it('keeps everything written through the ACL across a Redis restart (AOF replay)', async () => {
+    const backend = await startBackend(redis.url, { REDIS_USERNAME: 'backend', REDIS_PASSWORD: acl.passwords.backend });
+    let listId: string;
+    let before: unknown;
+    try {
+      const api = new Api(backend.url);
+      listId = await api.createList();
+      const todo = await api.createTodo(listId, { title: 'written by a script', order: 1 });
+      await api.createTodo(listId, { title: 'and another' });
+      await api.patchTodo(listId, todo.id, { completed: true });
+      before = withoutUrls(await api.getTodos(listId));
+      expect(before).toHaveLength(2);
+    } finally {
+      await backend.stop();
+    }
+    await redis.stop();
+    await redis.restart();
+    const after = await startBackend(redis.url, { REDIS_USERNAME: 'backend', REDIS_PASSWORD: acl.passwords.backend });
+    try {
+      // Field by field, except `url`, which names the (new) backend's port.
+      expect(withoutUrls(await new Api(after.url).getTodos(listId))).toEqual(before);
+    } finally {
+      await after.stop();
+    }
   });
 
   it('cannot reach another key prefix: with REDIS_KEY_PREFIX=other: every request is refused (503)', async () => {
