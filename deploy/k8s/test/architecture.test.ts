@@ -15,11 +15,12 @@ const probes = {
     liveness: 'GET /healthz every 10s, timeout 3s, x3',
     readiness: 'GET /readyz every 5s, timeout 2s, x2',
   },
-  redis: {
-    startup: 'exec redis-cli ping (auth) every 5s, timeout 3s, x60',
-    liveness: 'exec redis-cli ping (auth) every 10s, timeout 5s, x3',
-    readiness: 'exec redis-cli ping (auth) every 5s, timeout 3s, x2',
-  },
+  // base and dev: one shared password; prod (redis-acl): the ACL user probe, PING only.
+  redis: (login: 'password' | 'probe') => ({
+    startup: `exec redis-cli ping (${login}) every 5s, timeout 3s, x60`,
+    liveness: `exec redis-cli ping (${login}) every 10s, timeout 5s, x3`,
+    readiness: `exec redis-cli ping (${login}) every 5s, timeout 3s, x2`,
+  }),
 };
 const rollout = {
   strategy: 'RollingUpdate maxUnavailable 0 maxSurge 1',
@@ -43,7 +44,6 @@ const redisCommon = {
   strategy: 'RollingUpdate',
   minReadySeconds: '-',
   progressDeadlineSeconds: '-',
-  ...probes.redis,
   drainMs: '-',
   shutdownMs: '-',
   graceSeconds: 60,
@@ -88,7 +88,36 @@ describe('the architecture in numbers', () => {
         ...rollout,
         ...probes.app,
       },
-      redis: { ...redisCommon, requests: 'cpu 100m, memory 256Mi', limits: 'cpu 1, memory 512Mi' },
+      redis: {
+        ...redisCommon,
+        ...probes.redis('probe'),
+        requests: 'cpu 100m, memory 256Mi',
+        limits: 'cpu 1, memory 512Mi',
+      },
+      // redis-backup: one pod an hour, as Redis's user and group, with the Redis image's tools.
+      'redis-backup': {
+        kind: 'CronJob',
+        image: 'redis:7-alpine',
+        replicas: '-',
+        hpa: '-',
+        pdbMinAvailable: '-',
+        containerPort: '-',
+        servicePort: '-',
+        uid: 999,
+        gid: 1000,
+        qos: 'Burstable',
+        requests: 'cpu 50m, memory 64Mi',
+        limits: 'cpu 500m, memory 256Mi',
+        strategy: 'schedule 17 * * * * Etc/UTC, concurrency Forbid',
+        minReadySeconds: '-',
+        progressDeadlineSeconds: '-',
+        startup: '-',
+        liveness: '-',
+        readiness: '-',
+        drainMs: '-',
+        shutdownMs: '-',
+        graceSeconds: 30,
+      },
     });
     expect(ingressSummary(objects)).toEqual(['class nginx http://microservices.local/ -> frontend:http']);
   });
@@ -113,7 +142,12 @@ describe('the architecture in numbers', () => {
     expect(summary).toEqual({
       frontend: { ...app, image: 'tasktier/frontend:0.1.0', containerPort: 8080, servicePort: 8080 },
       backend: { ...app, image: 'tasktier/backend:0.1.0', containerPort: 5000, servicePort: 5000 },
-      redis: { ...redisCommon, requests: 'cpu 25m, memory 32Mi', limits: 'cpu 500m, memory 192Mi' },
+      redis: {
+        ...redisCommon,
+        ...probes.redis('password'),
+        requests: 'cpu 25m, memory 32Mi',
+        limits: 'cpu 500m, memory 192Mi',
+      },
     });
     expect(ingressSummary(objects)).toEqual(['class nginx http://microservices.local/ -> frontend:http']);
   });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
@@ -27,6 +28,15 @@ const podSpec = (objects: K8sObject[], kind: 'Deployment' | 'StatefulSet', name:
 const container = (objects: K8sObject[], kind: 'Deployment' | 'StatefulSet', name: string): Container =>
   podSpec(objects, kind, name).containers[0]!;
 const backend = (objects: K8sObject[]): Container => container(objects, 'Deployment', 'backend');
+const redis = (objects: K8sObject[]): Container => container(objects, 'StatefulSet', 'redis');
+const backupPod = (objects: K8sObject[]): PodSpec =>
+  (findObject(objects, 'CronJob', 'redis-backup') as unknown as ICronJob).spec!.jobTemplate.spec!.template.spec!;
+const backup = (objects: K8sObject[]): Container => backupPod(objects).containers[0]!;
+const volumeOf = (spec: PodSpec, name: string) => spec.volumes!.find((volume) => volume.name === name)!;
+const mountOf = (entry: Container, name: string) => entry.volumeMounts!.find((mount) => mount.name === name)!;
+const setArg = (entry: Container, option: string, value: string): void => {
+  entry.args![entry.args!.indexOf(option) + 1] = value;
+};
 const networkPolicy = (name: string, spec: INetworkPolicy['spec']): K8sObject => ({
   apiVersion: 'networking.k8s.io/v1',
   kind: 'NetworkPolicy',
@@ -99,6 +109,24 @@ describe('mutated YAML sources are caught', () => {
           '- name: REDIS_PASSWORD\n              value: hunter2\n',
         ),
       rule: 'secrets/literal',
+    },
+    {
+      name: 'the ACL file readable by every user in the Redis container (redis-acl defaultMode 0444)',
+      file: 'components/redis-acl/redis.yaml',
+      edit: (text) => text.replace('defaultMode: 0440', 'defaultMode: 0444'),
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: 'Redis back on its shared password (the redis-acl patch keeps REDIS_PASSWORD)',
+      file: 'components/redis-acl/redis.yaml',
+      edit: (text) => text.replace(/ {10}env:\n {12}- name: REDIS_PASSWORD\n {14}\$patch: delete\n/, ''),
+      rule: 'redis/auth',
+    },
+    {
+      name: 'the backup CronJob logs in as the default user',
+      file: 'components/redis-backup/backup.yaml',
+      edit: (text) => text.replace(/- --user\n(\s+)- backup\n/, '- --user\n$1- default\n'),
+      rule: 'backup/user',
     },
   ];
 
@@ -384,9 +412,9 @@ describe('mutated rendered objects are caught', () => {
       rule: 'probes/port',
     },
     {
-      name: 'Redis probe without the password',
+      name: 'Redis probe without a login (plain redis-cli ping)',
       mutate: (o) => {
-        container(o, 'StatefulSet', 'redis').readinessProbe!.exec!.command = ['redis-cli', 'ping'];
+        redis(o).readinessProbe!.exec!.command = ['redis-cli', 'ping'];
       },
       rule: 'redis/probe-auth',
     },
@@ -510,12 +538,209 @@ describe('mutated rendered objects are caught', () => {
       rule: 'secrets/in-repo',
     },
     {
-      name: 'backend and Redis read different Secrets',
+      name: 'backend reads its password from another Secret than redis-auth',
       mutate: (o) => {
         backend(o).env!.find((variable) => variable.name === 'REDIS_PASSWORD')!.valueFrom!.secretKeyRef!.name = 'other';
       },
       rule: 'secrets/redis-password',
     },
+    // Redis ACL users (prod includes redis-acl): every client logs in as its own user
+    {
+      name: 'Redis without --aclfile (no users but the default one)',
+      mutate: (o) => {
+        redis(o).command = ['redis-server', '/etc/redis/redis.conf'];
+      },
+      rule: 'redis/acl',
+    },
+    {
+      name: 'ACL Secret mounted writable',
+      mutate: (o) => {
+        mountOf(redis(o), 'acl').readOnly = false;
+      },
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: 'ACL file world-readable (item mode 0644)',
+      mutate: (o) => {
+        volumeOf(podSpec(o, 'StatefulSet', 'redis'), 'acl').secret!.items![0]!.mode = 0o644;
+      },
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: 'ACL Secret volume without a mode (Kubernetes default 0644)',
+      mutate: (o) => {
+        delete volumeOf(podSpec(o, 'StatefulSet', 'redis'), 'acl').secret!.defaultMode;
+      },
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: 'ACL file only readable by its owner, root (mode 0400: Redis, UID 999, cannot read it)',
+      mutate: (o) => {
+        volumeOf(podSpec(o, 'StatefulSet', 'redis'), 'acl').secret!.defaultMode = 0o400;
+      },
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: 'ACL file taken from the Secret redis-auth',
+      mutate: (o) => {
+        volumeOf(podSpec(o, 'StatefulSet', 'redis'), 'acl').secret!.secretName = 'redis-auth';
+      },
+      rule: 'redis/acl-secret',
+    },
+    {
+      name: "Redis gets the backend's password in its environment",
+      mutate: (o) => {
+        redis(o).env = [
+          { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } } },
+        ];
+      },
+      rule: 'redis/auth',
+    },
+    {
+      name: 'requirepass beside the ACL file',
+      mutate: (o) => {
+        redis(o).command!.push('--requirepass', '$(REDIS_PASSWORD)');
+      },
+      rule: 'redis/auth',
+    },
+    {
+      name: 'Redis probe without --user probe',
+      mutate: (o) => {
+        redis(o).livenessProbe!.exec!.command = ['sh', '-c', 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'];
+      },
+      rule: 'redis/probe-auth',
+    },
+    {
+      name: 'Redis probe as user probe that ignores the reply (redis-cli exits 0 on NOPERM)',
+      mutate: (o) => {
+        redis(o).startupProbe!.exec!.command = ['redis-cli', '--user', 'probe', '--pass', 'probe', 'ping'];
+      },
+      rule: 'redis/probe-auth',
+    },
+    {
+      name: 'backend without REDIS_USERNAME (logs in as the default user, which is off)',
+      mutate: (o) => {
+        backend(o).env = backend(o).env!.filter((variable) => variable.name !== 'REDIS_USERNAME');
+      },
+      rule: 'redis/backend-user',
+    },
+    {
+      name: 'backend logs in as admin',
+      mutate: (o) => {
+        backend(o).env!.find((variable) => variable.name === 'REDIS_USERNAME')!.value = 'admin';
+      },
+      rule: 'redis/backend-user',
+    },
+    {
+      name: "backend's ACL password as a literal",
+      mutate: (o) => {
+        const password = backend(o).env!.find((variable) => variable.name === 'REDIS_PASSWORD')!;
+        delete password.valueFrom;
+        password.value = 'a-committed-backend-password';
+      },
+      rule: 'secrets/literal',
+    },
+    {
+      name: 'backend without REDIS_PASSWORD',
+      mutate: (o) => {
+        backend(o).env = backend(o).env!.filter((variable) => variable.name !== 'REDIS_PASSWORD');
+      },
+      rule: 'secrets/redis-password',
+    },
+    // The backup CronJob (prod includes redis-backup)
+    {
+      name: 'backup as the default user',
+      mutate: (o) => {
+        setArg(backup(o), '--user', 'default');
+      },
+      rule: 'backup/user',
+    },
+    {
+      name: 'backup password from the environment instead of a file',
+      mutate: (o) => {
+        const entry = backup(o);
+        entry.args = entry.args!.filter(
+          (arg, index, all) => arg !== '--password-file' && all[index - 1] !== '--password-file',
+        );
+        entry.env = [
+          { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-acl', key: 'backup-password' } } },
+        ];
+      },
+      rule: 'backup/secret',
+    },
+    {
+      name: 'backup password Secret mounted writable',
+      mutate: (o) => {
+        mountOf(backup(o), 'secret').readOnly = false;
+      },
+      rule: 'backup/secret',
+    },
+    {
+      name: 'backup password file from the wrong key (users.acl)',
+      mutate: (o) => {
+        volumeOf(backupPod(o), 'secret').secret!.items![0]!.key = 'users.acl';
+      },
+      rule: 'backup/secret',
+    },
+    {
+      name: 'backups into an emptyDir (gone with the pod)',
+      mutate: (o) => {
+        const volume = volumeOf(backupPod(o), 'backups');
+        delete volume.persistentVolumeClaim;
+        volume.emptyDir = {};
+      },
+      rule: 'backup/volume',
+    },
+    {
+      name: 'backups of another host',
+      mutate: (o) => {
+        setArg(backup(o), '--host', 'redis.other-namespace');
+      },
+      rule: 'backup/target',
+    },
+    {
+      name: 'overlapping backups (concurrencyPolicy Allow)',
+      mutate: (o) => {
+        (findObject(o, 'CronJob', 'redis-backup') as unknown as ICronJob).spec!.concurrencyPolicy = 'Allow';
+      },
+      rule: 'backup/schedule',
+    },
+    {
+      name: 'backup as root',
+      mutate: (o) => {
+        backupPod(o).securityContext!.runAsUser = 0;
+      },
+      rule: 'pss/restricted/runAsUser',
+    },
+    {
+      name: 'backup without a memory limit',
+      mutate: (o) => {
+        delete backup(o).resources!.limits!.memory;
+      },
+      rule: 'resources/limits',
+    },
+    {
+      name: 'backup with a writable root filesystem',
+      mutate: (o) => {
+        backup(o).securityContext!.readOnlyRootFilesystem = false;
+      },
+      rule: 'security/read-only-root',
+    },
+    {
+      name: 'backup with a service account token',
+      mutate: (o) => {
+        backupPod(o).automountServiceAccountToken = true;
+      },
+      rule: 'serviceaccount/token',
+    },
+    {
+      name: 'backup CronJob missing',
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'CronJob', 'redis-backup')!), 1);
+      },
+      rule: 'backup/exists',
+    },
+
     {
       name: 'Ingress host changed',
       mutate: (o) => {
@@ -619,6 +844,21 @@ describe('mutated rendered objects are caught', () => {
       name: 'DNS egress removed',
       mutate: (o) => {
         o.splice(o.indexOf(findObject(o, 'NetworkPolicy', 'apps-egress-to-dns')!), 1);
+      },
+      rule: 'netpol/missing-flow',
+    },
+    {
+      name: 'backup pods may reach the internet',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'redis-backup-egress-to-redis')!.spec as INetworkPolicy['spec'];
+        policy!.egress!.push({});
+      },
+      rule: 'netpol/unexpected-flow',
+    },
+    {
+      name: "Redis's ingress from the backup pods removed",
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'NetworkPolicy', 'redis-ingress-from-backup')!), 1);
       },
       rule: 'netpol/missing-flow',
     },

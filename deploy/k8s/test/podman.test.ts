@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, waitFor } from '@tasktier/testkit';
@@ -15,17 +15,20 @@ import {
   podmanUnavailable,
   probeOnce,
   processStatus,
+  run,
   TEST_LABEL,
   toPodmanKube,
 } from './lib/podman.ts';
 import { parseQuantity } from './lib/quantity.ts';
-import { RenderTree } from './lib/render.ts';
+import { k8sDir, RenderTree } from './lib/render.ts';
 import { type Container, envValue, type PodTemplate, podTemplates } from './lib/types.ts';
 
 // The rendered prod pod specs, run for real under `podman kube play` with the images from the
-// container issue: security contexts, resource limits, the ConfigMap, the Secret and the claim in
-// force, probes run as the kubelet runs them, the tiers talking through their Service names,
-// SIGTERM drains and a Redis restart that keeps its data. Needs podman and the images
+// container issue: security contexts, resource limits, the ConfigMap, the Secrets and the claims in
+// force, probes run as the kubelet runs them, the tiers talking through their Service names, Redis
+// with the ACL users of a file made by deploy/redis/generate-acl (the backend logged in as
+// `backend`), the backup CronJob's pod run once, SIGTERM drains and a Redis restart that keeps its
+// data. Needs podman and the images
 // (`npm run images`); without them this file says what it skipped and why, unless
 // TASKTIER_REQUIRE_ALL_SUITES=1, which turns a skip into a failure. Takes the heavy-suite lock.
 
@@ -60,12 +63,33 @@ if (unavailable !== undefined) {
   describe(`podman kube play ${TARGET}`, () => {
     const runId = `tt-k8s-${randomBytes(4).toString('hex')}`;
     const network = `${runId}-net`;
-    const password = randomBytes(24).toString('base64url');
+    // The passwords a user makes with deploy/redis/generate-acl (prod README): the backend's goes
+    // into the Secret redis-auth, the ACL file and the backup user's into redis-acl. admin is the
+    // on-call user, here for the test's own look inside Redis (CONFIG GET, CLIENT LIST).
+    const passwords = {
+      backend: randomBytes(24).toString('hex'),
+      backup: randomBytes(24).toString('hex'),
+      admin: randomBytes(24).toString('hex'),
+    };
     const workdir = mkdtempSync(join(tmpdir(), 'tasktier-k8s-podman-'));
     const hostPorts: Record<string, number> = {};
     const readyAfterMs: Record<string, number> = {};
     let releaseLock: (() => void) | undefined;
     let configMapVolumes: string[] = [];
+    let configMapArgs: string[] = [];
+    let runOnce: ReturnType<typeof toPodmanKube>['runOnce'] = [];
+
+    /** redis-cli inside the Redis container as an ACL user; the password travels in the environment. */
+    async function redisCli(user: keyof typeof passwords, ...args: string[]): Promise<string> {
+      const result = await run(
+        'podman',
+        ['exec', '--env', 'REDISCLI_AUTH', 'redis-redis', 'redis-cli', '--user', user, '-h', '127.0.0.1', ...args],
+        30_000,
+        { REDISCLI_AUTH: passwords[user] },
+      );
+      if (result.code !== 0) throw new Error(`redis-cli as ${user} failed (${result.code}): ${result.stderr.trim()}`);
+      return result.stdout;
+    }
 
     const template = (name: string): PodTemplate =>
       templates.find((candidate) => candidate.owner.metadata.name === name)!;
@@ -148,6 +172,7 @@ if (unavailable !== undefined) {
         `{{index .Spec.Labels "${TEST_LABEL}"}}`,
       );
       if (secret.code === 0 && secret.stdout.trim() !== '') await podman('secret', 'rm', 'redis-auth');
+      rmSync(join(workdir, 'secrets'), { recursive: true, force: true });
       const networks = (await podman('network', 'ls', '--format', '{{.Name}}')).stdout.split('\n');
       for (const name of networks.filter((candidate) => candidate.includes(id ?? 'tt-k8s-')))
         await podman('network', 'rm', '-f', name);
@@ -162,7 +187,7 @@ if (unavailable !== undefined) {
       const clash = await podman('secret', 'inspect', 'redis-auth');
       if (clash.code === 0)
         throw new Error('a podman secret named redis-auth exists that this test did not create; remove it first');
-      for (const pod of ['frontend', 'backend', 'redis']) {
+      for (const pod of ['frontend', 'backend', 'redis', 'redis-backup']) {
         if ((await podman('pod', 'exists', pod)).code === 0)
           throw new Error(`a podman pod named ${pod} exists that this test did not create`);
       }
@@ -170,18 +195,37 @@ if (unavailable !== undefined) {
       for (const pod of ['frontend', 'backend']) {
         hostPorts[`${pod}/${mainContainer(pod).ports![0]!.containerPort}`] = await getFreePort();
       }
-      const kube = toPodmanKube(objects, hostPorts, runId);
+      const acl = await run(join(k8sDir, '..', 'redis', 'generate-acl'), [], 30_000, {
+        REDIS_BACKEND_PASSWORD: passwords.backend,
+        REDIS_BACKUP_PASSWORD: passwords.backup,
+        REDIS_ADMIN_PASSWORD: passwords.admin,
+      });
+      if (acl.code !== 0) throw new Error(`generate-acl failed: ${acl.stderr.trim()}`);
+      // The Secret redis-acl as `kubectl create secret generic redis-acl --from-file=...` makes it.
+      const kube = toPodmanKube(objects, hostPorts, runId, {
+        dir: join(workdir, 'secrets'),
+        data: { 'redis-acl': { 'users.acl': acl.stdout, 'backup-password': passwords.backup } },
+      });
       configMapVolumes = kube.configMaps.map((configMap) => configMap.metadata.name);
+      runOnce = kube.runOnce;
+      for (const pod of runOnce) {
+        log(
+          `${pod.metadata.name}: a CronJob's pod, not played with the rest (it runs on its schedule); run once below`,
+        );
+      }
       writeFileSync(join(workdir, 'pods.yaml'), kube.documents.map((document) => stringify(document)).join('---\n'));
-      writeFileSync(
-        join(workdir, 'configmaps.yaml'),
-        kube.configMaps.map((document) => stringify(document)).join('---\n'),
-      );
-      // The Secret the user creates with `kubectl create secret generic redis-auth`, as a podman
-      // secret (podman 4.3 reads secretKeyRef from a JSON map of base64 values).
+      // One file per ConfigMap: podman 4.3 reads only the first document of a --configmap file.
+      configMapArgs = kube.configMaps.flatMap((document) => {
+        const file = join(workdir, `configmap-${document.metadata.name}.yaml`);
+        writeFileSync(file, stringify(document));
+        return ['--configmap', file];
+      });
+      // The Secret the user creates with `kubectl create secret generic redis-auth` (the backend
+      // user's password), as a podman secret (podman 4.3 reads secretKeyRef from a JSON map of
+      // base64 values).
       writeFileSync(
         join(workdir, 'redis-auth.json'),
-        JSON.stringify({ password: Buffer.from(password).toString('base64') }),
+        JSON.stringify({ password: Buffer.from(passwords.backend).toString('base64') }),
         {
           mode: 0o600,
         },
@@ -197,15 +241,7 @@ if (unavailable !== undefined) {
       rmSync(join(workdir, 'redis-auth.json'));
       await podmanOk('network', 'create', '--label', `${TEST_LABEL}=${runId}`, network);
       const played = Date.now();
-      await podmanOk(
-        'kube',
-        'play',
-        '--network',
-        network,
-        '--configmap',
-        join(workdir, 'configmaps.yaml'),
-        join(workdir, 'pods.yaml'),
-      );
+      await podmanOk('kube', 'play', '--network', network, ...configMapArgs, join(workdir, 'pods.yaml'));
       log(
         `podman kube play started ${templates.map((t) => t.ref).join(', ')} in ${Date.now() - played} ms (run ${runId})`,
       );
@@ -282,19 +318,91 @@ if (unavailable !== undefined) {
       expect(redisWrites).toMatch(/Read-only file system/);
       expect(redisWrites).toContain('data-ok');
       expect(redisWrites).toContain('tmp-ok');
-      // The password reached Redis through stdin: not on its command line, required for every client.
-      expect((await processStatus('redis-redis')).cmdline).not.toContain(password);
+      // ACL mode: Redis loads the users from the Secret's file and holds no password, neither on
+      // its command line nor in its environment; a client that does not log in can run nothing.
+      const redisProcess = await processStatus('redis-redis');
+      const environment = readFileSync(`/proc/${redisProcess.pid}/environ`, 'utf8');
+      for (const secret of Object.values(passwords)) {
+        expect(redisProcess.cmdline).not.toContain(secret);
+        expect(environment).not.toContain(secret);
+      }
+      expect(environment).not.toMatch(/REDIS_PASSWORD|REDISCLI_AUTH/);
+      // (redis-server rewrites its process title, so the loaded users are asked for instead.)
+      const users = (await redisCli('admin', 'acl', 'users')).trim().split('\n').sort();
+      expect(users).toEqual(['admin', 'backend', 'backup', 'default', 'probe']);
+      expect(await redisCli('admin', 'acl', 'getuser', 'default')).toMatch(/^off$/m);
       const anonymous = await podmanOk('exec', 'redis-redis', 'redis-cli', '-h', '127.0.0.1', 'ping');
       expect(anonymous).toMatch(/NOAUTH/);
-    });
-
-    test('Redis runs the ConfigMap configuration', async () => {
-      const config = await podmanOk(
+      // The ACL file as the kubelet mounts it: root's, group fsGroup, mode 0440, read-only.
+      const aclFile = await podmanOk(
         'exec',
         'redis-redis',
         'sh',
         '-c',
-        'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 config get appendonly appendfsync maxmemory maxmemory-policy dir',
+        "stat -c '%a %u %g' /etc/redis-acl/users.acl; touch /etc/redis-acl/users.acl 2>&1 || true",
+      );
+      expect(aclFile).toContain('440 0 1000');
+      expect(aclFile).toMatch(/Read-only file system/);
+    });
+
+    test('the backend logs in as the ACL user backend, which may not run anything else', async () => {
+      const created = await fetch(appUrl('frontend', '/api/lists'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(created.status).toBe(201);
+      // CLIENT LIST names the user of every connection: the backend's are `backend`, none `default`.
+      const clients = (await redisCli('admin', 'client', 'list')).trim().split('\n');
+      const users = clients.map((line) => /\buser=(\S+)/.exec(line)?.[1]);
+      log(`redis clients by user: ${JSON.stringify(users)}`);
+      expect(users).toContain('backend');
+      expect(users).not.toContain('default');
+      // The users the manifests rely on, refused what they must not do (NOPERM comes back as a reply).
+      expect(await redisCli('backend', 'flushall')).toMatch(/NOPERM/);
+      expect(await redisCli('backend', 'config', 'get', 'dir')).toMatch(/NOPERM/);
+      expect(await redisCli('backend', 'hset', 'other:key', 'a', 'b')).toMatch(/NOPERM/);
+      expect(await redisCli('backup', 'hgetall', 'tt:anything')).toMatch(/NOPERM/);
+      const probe = await podmanOk(
+        'exec',
+        'redis-redis',
+        'redis-cli',
+        '--user',
+        'probe',
+        '--pass',
+        'x',
+        '-h',
+        '127.0.0.1',
+        'dbsize',
+      );
+      expect(probe).toMatch(/NOPERM/);
+    });
+
+    test("the backup CronJob's pod, run once, keeps a verified snapshot, logged in as backup", async () => {
+      expect(runOnce.map((pod) => pod.metadata.name)).toEqual(['redis-backup']);
+      writeFileSync(join(workdir, 'run-once.yaml'), runOnce.map((document) => stringify(document)).join('---\n'));
+      const started = Date.now();
+      await podmanOk('kube', 'play', '--network', network, ...configMapArgs, join(workdir, 'run-once.yaml'));
+      const name = containerName('redis-backup', 'backup');
+      const exit = (await run('podman', ['wait', name], 120_000)).stdout.trim();
+      const logs = await podman('logs', name);
+      const output = `${logs.stdout}${logs.stderr}`;
+      log(`redis-backup: exit ${exit} after ${Date.now() - started} ms:\n${output.trim()}`);
+      expect(exit).toBe('0');
+      expect(output).toContain("connecting to redis:6379 as user 'backup'");
+      expect(output).toMatch(/kept \/backups\/tasktier-\d{8}T\d{6}Z\.rdb/);
+    }, 180_000);
+
+    test('Redis runs the ConfigMap configuration', async () => {
+      const config = await redisCli(
+        'admin',
+        'config',
+        'get',
+        'appendonly',
+        'appendfsync',
+        'maxmemory',
+        'maxmemory-policy',
+        'dir',
       );
       // CONFIG GET answers name, value, name, value, ... one per line.
       const lines = config.trim().split('\n');
@@ -440,7 +548,12 @@ if (unavailable !== undefined) {
       const todos = (await (await fetch(appUrl('frontend', `/api/lists/${list.id}/todos`))).json()) as {
         title: string;
       }[];
-      expect(todos.map((todo) => todo.title)).toEqual(['survives a Redis restart']);
+      // A lost write shows why in Redis's log (a replay that refused commands says NOPERM there).
+      const redisLog = await podman('logs', '--tail', '5', 'redis-redis');
+      expect(
+        todos.map((todo) => todo.title),
+        `Redis's log after the restart:\n${redisLog.stdout}${redisLog.stderr}`,
+      ).toEqual(['survives a Redis restart']);
       const files = await podmanOk('exec', 'redis-redis', 'ls', '/data/appendonlydir');
       expect(files).toMatch(/appendonly\.aof\.\d+\.incr\.aof/);
     }, 180_000);

@@ -1,17 +1,26 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { afterAll, describe, expect, test } from 'vitest';
 import { checkArchitecture } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
 import { connectionMatrix, flowName } from './lib/netpol.ts';
 import { checkPodSecurity } from './lib/pss.ts';
-import { includedComponents, RenderTree, TARGETS } from './lib/render.ts';
-import type { Finding, K8sObject } from './lib/types.ts';
-import { podTemplates } from './lib/types.ts';
+import { includedComponents, k8sDir, RenderTree, TARGETS } from './lib/render.ts';
+import { type Container, envValue, type Finding, findObject, type K8sObject, podTemplates } from './lib/types.ts';
+
+const execFileAsync = promisify(execFile);
 
 // The durability level in Kubernetes (issue 8): base redis.conf includes durability.conf
 // (`appendfsync everysec`) from the ConfigMap redis-config before the per-environment overrides;
 // the redis-durability-always component replaces it with `appendfsync always`. And the
 // redis-backup component's NetworkPolicies: exactly one more connection (redis-backup ->
-// redis:6379) and DNS for it.
+// redis:6379) and DNS for it. And how Redis's clients log in: one password (`requirepass`, base
+// and dev) or the ACL users of the redis-acl component (prod), each a checked mode of the audit.
 
 const tree = new RenderTree();
 afterAll(() => tree.dispose());
@@ -107,21 +116,118 @@ describe('redis-backup NetworkPolicies', () => {
       expect(strict.map(format1).sort()).toEqual(added.map((flow) => `netpol/unexpected-flow: allows ${flow}`).sort());
     },
   );
+});
 
-  // Why overlays/prod does not include redis-acl and redis-backup yet: the audit models Redis
-  // authentication as `requirepass` from the Secret redis-auth (server, probes, backend sharing one
-  // key); with redis-acl Redis loads an ACL file instead, which the audit reports. Everything else
-  // (Pod Security, flows, resources, images) passes. The labels/common findings come from this
-  // test adding the components outside the overlay; inside prod's kustomization.yaml its labels
-  // apply to them.
-  test('prod + redis-acl + redis-backup: the audit reports only the ACL-mode authentication (not modelled yet)', async () => {
-    const objects = await tree.render('overlays/prod', ['redis-acl', 'redis-backup']);
-    const findings = checkArchitecture(objects, expectationsFor('overlays/prod', ['redis-acl', 'redis-backup']));
-    console.log(`prod + redis-acl + redis-backup audit:\n${format(findings) || '  nothing'}`);
-    expect(podTemplates(objects).flatMap(checkPodSecurity)).toEqual([]);
-    const rules = [...new Set(findings.map((finding) => finding.rule))].sort();
-    expect(rules).toEqual(['labels/common', 'redis/auth', 'redis/probe-auth', 'secrets/redis-password']);
-    const labelled = findings.filter((finding) => finding.rule === 'labels/common').map((finding) => finding.object);
-    for (const object of labelled) expect(object).toMatch(/redis-backup|redis-backups|redis-ingress-from-backup/);
+const AUTH_RULES = /^(redis\/(auth|acl|acl-secret|probe-auth|backend-user)|secrets\/redis-password|backup\/)/;
+
+describe('Redis logins: requirepass (base, dev) and ACL users (redis-acl, in prod)', () => {
+  test.each(TARGETS)('%s: the audit expects the mode the target includes', (target) => {
+    const acl = includedComponents(target).includes('redis-acl');
+    expect(expectationsFor(target, []).redis.auth).toBe(acl ? 'acl' : 'requirepass');
+    expect(expectationsFor(target, ['redis-acl']).redis.auth).toBe('acl');
+    expect(expectationsFor(target, []).backup).toBe(includedComponents(target).includes('redis-backup'));
+    // prod is secure by default; base and dev keep the one-password setup of the kind walkthrough.
+    expect(acl).toBe(target === 'overlays/prod');
+  });
+
+  test.each(TARGETS)(
+    '%s with redis-acl and redis-backup (prod: as it is): Pod Security and the whole audit find nothing',
+    async (target) => {
+      const extra = ['redis-acl', 'redis-backup'].filter((name) => !includedComponents(target).includes(name));
+      const objects = await tree.render(target, extra);
+      expect(podTemplates(objects).flatMap(checkPodSecurity)).toEqual([]);
+      const findings = checkArchitecture(objects, expectationsFor(target, extra));
+      expect(findings, format(findings)).toEqual([]);
+      // What makes it ACL mode, as the audit requires it.
+      const redis = container(objects, 'StatefulSet', 'redis');
+      expect(redis.command?.join(' ')).toMatch(/--aclfile \/etc\/redis-acl\/users\.acl$/);
+      expect((redis.env ?? []).map((variable) => variable.name)).toEqual([]);
+      const backend = container(objects, 'Deployment', 'backend');
+      expect(backend.env).toContainEqual({ name: 'REDIS_USERNAME', value: 'backend' });
+      expect(backend.env?.find((variable) => variable.name === 'REDIS_PASSWORD')?.valueFrom).toEqual({
+        secretKeyRef: { name: 'redis-auth', key: 'password' },
+      });
+    },
+  );
+
+  test('each mode is really checked: prod audited as requirepass, and dev audited as ACL, both fail on the logins only', async () => {
+    const prod = await tree.render('overlays/prod');
+    const asRequirepass = expectationsFor('overlays/prod', []);
+    asRequirepass.redis.auth = 'requirepass';
+    const prodFindings = checkArchitecture(prod, asRequirepass);
+    console.log(`prod audited as requirepass:\n${format(prodFindings)}`);
+    expect([...new Set(prodFindings.map((finding) => finding.rule))].sort()).toEqual([
+      'backup/user',
+      'redis/auth',
+      'redis/probe-auth',
+      'secrets/redis-password',
+    ]);
+    const dev = await tree.render('overlays/dev');
+    const asAcl = expectationsFor('overlays/dev', ['redis-acl']);
+    const devFindings = checkArchitecture(dev, asAcl);
+    console.log(`dev audited as ACL:\n${format(devFindings)}`);
+    expect(devFindings.every((finding) => AUTH_RULES.test(finding.rule))).toBe(true);
+    expect([...new Set(devFindings.map((finding) => finding.rule))].sort()).toEqual([
+      'redis/acl',
+      'redis/auth',
+      'redis/backend-user',
+      'redis/probe-auth',
+    ]);
+    // Without the redis-acl component, a backup CronJob has no user to log in as.
+    const backupOnly = await tree.render('overlays/dev', ['redis-backup']);
+    const backupFindings = checkArchitecture(backupOnly, expectationsFor('overlays/dev', ['redis-backup']));
+    expect(backupFindings.map(format1)).toEqual([
+      'backup/user: needs the redis-acl component: it logs in as the ACL user backup',
+    ]);
+  });
+
+  test('the users the prod manifests log in as are in the generated ACL file, the default user is off', async () => {
+    const acl = await generateAcl();
+    const users = new Map(
+      acl
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' '))
+        .map(([keyword, name, ...rules]) => {
+          expect(keyword).toBe('user');
+          return [name!, rules] as const;
+        }),
+    );
+    expect([...users.keys()].sort()).toEqual(['backend', 'backup', 'default', 'probe']);
+    expect(users.get('default')).toContain('off');
+    // probe: PING only, no password, so probes need no Secret.
+    expect(users.get('probe')).toEqual(['on', 'nopass', 'resetkeys', 'resetchannels', '-@all', '+ping']);
+    const objects = await tree.render('overlays/prod');
+    const redis = container(objects, 'StatefulSet', 'redis');
+    const backend = container(objects, 'Deployment', 'backend');
+    const cronJob = findObject(objects, 'CronJob', 'redis-backup') as unknown as ICronJob;
+    const backup = cronJob.spec!.jobTemplate.spec!.template.spec!.containers[0]!;
+    const loginsUsed = new Set([
+      envValue(backend, 'REDIS_USERNAME'),
+      backup.args![backup.args!.indexOf('--user') + 1],
+      ...[redis.startupProbe, redis.livenessProbe, redis.readinessProbe].map(
+        (probe) => /--user (\S+)/.exec(probe!.exec!.command!.join(' '))?.[1],
+      ),
+    ]);
+    expect([...loginsUsed].sort()).toEqual(['backend', 'backup', 'probe']);
+    for (const user of loginsUsed) expect(users.get(user!), `${user} in the ACL file`).toContain('on');
+    // The backend's keys: the ACL's prefix is the one the backend uses (its default, tt:).
+    expect(envValue(backend, 'REDIS_KEY_PREFIX')).toBeUndefined();
+    expect(users.get('backend')).toContain('~tt:*');
   });
 });
+
+/** deploy/redis/generate-acl with fresh random passwords, as the README tells a user to run it. */
+async function generateAcl(): Promise<string> {
+  const { stdout } = await execFileAsync(join(k8sDir, '..', 'redis', 'generate-acl'), [], {
+    env: {
+      PATH: process.env.PATH,
+      REDIS_BACKEND_PASSWORD: randomBytes(24).toString('hex'),
+      REDIS_BACKUP_PASSWORD: randomBytes(24).toString('hex'),
+    },
+  });
+  return stdout;
+}
+
+const container = (objects: readonly K8sObject[], kind: 'Deployment' | 'StatefulSet', name: string): Container =>
+  (findObject(objects, kind, name) as unknown as IDeployment | IStatefulSet).spec!.template.spec!.containers[0]!;

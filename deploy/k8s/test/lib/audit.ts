@@ -7,11 +7,19 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IService } from 'kubernetes-models/v1/Service';
-import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { AppExpectation, Expectations } from './expectations.ts';
 import { connectionMatrix, flowName, selectorMatches } from './netpol.ts';
+import {
+  type Add,
+  checkImage,
+  checkResources,
+  checkSecurityContext,
+  checkServiceAccount,
+  checkTmp,
+} from './pod-checks.ts';
 import { checkPodSecurity } from './pss.ts';
-import { parseQuantity, parseRedisBytes, qosClass } from './quantity.ts';
+import { parseQuantity, parseRedisBytes } from './quantity.ts';
+import { checkBackendLogin, checkBackup, checkRedisAuth } from './redis-auth.ts';
 import { validateFieldNames, validateValues } from './schema.ts';
 import {
   allContainers,
@@ -58,6 +66,7 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   for (const app of expected.apps) checkApp(objects, expected, app, add);
   checkRedis(objects, expected, add);
   checkSecrets(objects, expected, add);
+  checkBackup(objects, podTemplates(objects), expected, add);
   checkIngress(objects, expected, add);
   checkExposure(objects, add);
   checkDisruptionBudgets(objects, expected, add);
@@ -65,8 +74,6 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   checkNetworkPolicies(objects, expected, add);
   return findings;
 }
-
-type Add = (rule: string, object: string, message: string) => void;
 
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass']);
 
@@ -141,101 +148,6 @@ function checkHttpProbe(
 function probeBudgetSeconds(probe: IProbe | undefined): number {
   if (!probe) return 0;
   return (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
-}
-
-function checkResources(template: PodTemplate, add: Add): void {
-  for (const { container } of allContainers(template.spec)) {
-    const requests = container.resources?.requests ?? {};
-    const limits = container.resources?.limits ?? {};
-    for (const resource of ['cpu', 'memory']) {
-      const request = requests[resource];
-      const limit = limits[resource];
-      if (request === undefined)
-        add('resources/requests', template.ref, `${container.name} has no ${resource} request`);
-      if (limit === undefined) add('resources/limits', template.ref, `${container.name} has no ${resource} limit`);
-      if (request !== undefined && limit !== undefined && parseQuantity(request) > parseQuantity(limit)) {
-        add(
-          'resources/limits',
-          template.ref,
-          `${container.name} ${resource} request ${request} is above its limit ${limit}`,
-        );
-      }
-    }
-  }
-  const qos = qosClass(template.spec);
-  if (qos !== 'Burstable') add('resources/qos', template.ref, `QoS class is ${qos}, the architecture says Burstable`);
-}
-
-function checkSecurityContext(template: PodTemplate, uid: number, gid: number, add: Add): void {
-  const pod = template.spec.securityContext ?? {};
-  if (pod.runAsNonRoot !== true) add('security/pod', template.ref, 'pod securityContext.runAsNonRoot must be true');
-  if (pod.runAsUser !== uid) add('security/uid', template.ref, `pod runs as UID ${pod.runAsUser}, expected ${uid}`);
-  if (pod.runAsGroup !== gid) add('security/gid', template.ref, `pod runs as GID ${pod.runAsGroup}, expected ${gid}`);
-  if (pod.fsGroup !== gid) add('security/gid', template.ref, `pod fsGroup is ${pod.fsGroup}, expected ${gid}`);
-  if (pod.seccompProfile?.type !== 'RuntimeDefault') {
-    add('security/pod', template.ref, 'pod seccompProfile.type must be RuntimeDefault');
-  }
-  for (const { container } of allContainers(template.spec)) {
-    const context = container.securityContext ?? {};
-    const name = `${template.ref} ${container.name}`;
-    if (context.readOnlyRootFilesystem !== true)
-      add('security/read-only-root', name, 'readOnlyRootFilesystem must be true');
-    if (context.allowPrivilegeEscalation !== false)
-      add('security/container', name, 'allowPrivilegeEscalation must be false');
-    if (context.privileged === true) add('security/container', name, 'must not be privileged');
-    if (context.runAsNonRoot !== true) add('security/container', name, 'runAsNonRoot must be true');
-    if (context.runAsUser !== undefined && context.runAsUser !== uid) {
-      add('security/uid', name, `runs as UID ${context.runAsUser}, expected ${uid}`);
-    }
-    if (context.runAsGroup !== undefined && context.runAsGroup !== gid) {
-      add('security/gid', name, `runs as GID ${context.runAsGroup}, expected ${gid}`);
-    }
-    const drop = context.capabilities?.drop ?? [];
-    if (!drop.includes('ALL') || (context.capabilities?.add ?? []).length > 0) {
-      add('security/capabilities', name, 'must drop ALL capabilities and add none');
-    }
-    if (context.seccompProfile && context.seccompProfile.type !== 'RuntimeDefault') {
-      add('security/container', name, `seccompProfile.type is ${context.seccompProfile.type}`);
-    }
-  }
-}
-
-function checkServiceAccount(objects: readonly K8sObject[], template: PodTemplate, name: string, add: Add): void {
-  const spec = template.spec;
-  if (spec.serviceAccountName !== name) {
-    add(
-      'serviceaccount/own',
-      template.ref,
-      `uses ServiceAccount ${spec.serviceAccountName ?? 'default'}, expected its own (${name})`,
-    );
-  }
-  const account = findObject(objects, 'ServiceAccount', spec.serviceAccountName ?? 'default') as
-    | (IServiceAccount & K8sObject)
-    | undefined;
-  if (!account)
-    add('serviceaccount/own', template.ref, `ServiceAccount ${spec.serviceAccountName} is not in the output`);
-  else if (account.automountServiceAccountToken !== false) {
-    add('serviceaccount/token', ref(account), 'automountServiceAccountToken must be false');
-  }
-  if (spec.automountServiceAccountToken !== false) {
-    add('serviceaccount/token', template.ref, 'pod automountServiceAccountToken must be false');
-  }
-}
-
-function checkTmp(template: PodTemplate, add: Add): void {
-  const emptyDirs = new Set(
-    (template.spec.volumes ?? []).filter((volume) => volume.emptyDir).map((volume) => volume.name),
-  );
-  for (const { container } of allContainers(template.spec)) {
-    const mount = container.volumeMounts?.find((candidate) => candidate.mountPath === '/tmp');
-    if (!mount || !emptyDirs.has(mount.name)) {
-      add(
-        'volumes/tmp',
-        template.ref,
-        `${container.name} needs an emptyDir at /tmp (the root filesystem is read-only)`,
-      );
-    }
-  }
 }
 
 function checkSpreading(template: PodTemplate, required: boolean, add: Add): void {
@@ -326,18 +238,6 @@ function checkService(
     add('services/ports', ref(service), `targetPort ${entry.targetPort} is not a port of ${template.ref}'s container`);
   } else if (target !== servicePort) {
     add('services/ports', ref(service), `port ${servicePort} goes to container port ${target}`);
-  }
-}
-
-function checkImage(container: Container, expectedImage: string, owner: string, add: Add): void {
-  if (container.image !== expectedImage)
-    add('images/name', owner, `image is ${container.image}, expected ${expectedImage}`);
-  if (container.imagePullPolicy !== 'IfNotPresent') {
-    add(
-      'images/pull-policy',
-      owner,
-      `imagePullPolicy is ${container.imagePullPolicy ?? '(default)'}, expected IfNotPresent`,
-    );
   }
 }
 
@@ -615,29 +515,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
     }
   }
 
-  // Password: from the Secret into the server (not argv) and into every probe.
-  const password = container.env?.find((variable) => variable.name === 'REDIS_PASSWORD');
-  if (!password?.valueFrom?.secretKeyRef) add('redis/auth', owner, 'REDIS_PASSWORD must come from a Secret');
-  if (!/requirepass \$\{?REDIS_PASSWORD/.test(command))
-    add('redis/auth', owner, 'redis-server does not set requirepass from $REDIS_PASSWORD');
-  for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
-    const probe = container[kind];
-    const probeCommand = probe?.exec?.command?.join(' ') ?? '';
-    if (!probe) add('probes/present', owner, `redis has no ${kind}`);
-    else if (
-      !/redis-cli/.test(probeCommand) ||
-      !/ping/i.test(probeCommand) ||
-      !/(REDISCLI_AUTH=|-a |--pass )"?\$\{?REDIS_PASSWORD/.test(probeCommand)
-    ) {
-      add(
-        'redis/probe-auth',
-        owner,
-        `${kind} must PING with the password (REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping)`,
-      );
-    } else if (!/grep/.test(probeCommand)) {
-      add('redis/probe-auth', owner, `${kind} must check the reply (redis-cli exits 0 on NOAUTH)`);
-    }
-  }
+  checkRedisAuth(template, container, expected, add);
 }
 
 function checkRedisData(
@@ -700,7 +578,20 @@ function checkSecrets(objects: readonly K8sObject[], expected: Expectations, add
   }
   const backend = references.get('Deployment/backend');
   const redis = references.get('StatefulSet/redis');
-  if (!backend || backend !== redis) {
+  if (expected.redis.auth === 'acl') {
+    // Redis holds no password (checkRedisAuth); the backend logs in as its own user.
+    if (!backend)
+      add(
+        'secrets/redis-password',
+        'Deployment/backend',
+        'REDIS_PASSWORD must come from the Secret redis-auth (the backend user password)',
+      );
+    checkBackendLogin(
+      podTemplates(objects).find((template) => template.ref === 'Deployment/backend'),
+      expected,
+      add,
+    );
+  } else if (!backend || backend !== redis) {
     add(
       'secrets/redis-password',
       'Deployment/backend',

@@ -25,8 +25,22 @@ export interface Expectations {
   /** The official redis image's group (GID 1000), so files in /data stay readable to its tools. */
   redisGid: number;
   apps: AppExpectation[];
-  /** appendfsync: the durability level (`always` with the redis-durability-always component). */
-  redis: { port: number; image: string; persistent: boolean; appendfsync: 'everysec' | 'always' };
+  /**
+   * appendfsync: the durability level (`always` with the redis-durability-always component).
+   * auth: how clients log in. `requirepass`: one password (Secret redis-auth) that Redis, its
+   * probes and the backend share. `acl` (the redis-acl component): Redis loads its users from an
+   * ACL file in the Secret redis-acl and holds no password; probes log in as `probe`, the backend
+   * as `backend` with its password from redis-auth.
+   */
+  redis: {
+    port: number;
+    image: string;
+    persistent: boolean;
+    appendfsync: 'everysec' | 'always';
+    auth: 'requirepass' | 'acl';
+  };
+  /** The redis-backup component: an hourly backup CronJob as the ACL user `backup`. */
+  backup: boolean;
   ingress: { className: string; host: string; tls: boolean };
   monitoring: boolean;
   requiredAntiAffinity: boolean;
@@ -47,15 +61,26 @@ export const ARCHITECTURE = {
   hpa: { min: 2, max: 10, cpuUtilization: 70, memoryUtilization: 80 },
   host: 'microservices.local',
   ingressClass: 'nginx',
+  /**
+   * ACL mode (redis-acl): the Secrets and users the manifests refer to. The users themselves are
+   * in deploy/redis/users.acl.template (redis-durability.test.ts checks the names agree).
+   */
+  acl: {
+    secret: 'redis-acl',
+    fileKey: 'users.acl',
+    backupPasswordKey: 'backup-password',
+    users: { backend: 'backend', backup: 'backup', probe: 'probe' },
+  },
 } as const;
 
 /**
  * The components whose effect the architecture audit models (see expectationsFor). They are
  * audited in every combination. Components that change how the tiers run (blue-green,
- * argo-rollouts) or how Redis is reached (redis-acl, redis-backup) have their own tests, as has
- * redis-durability-always (redis-durability.test.ts, with the audit expecting `always`); the
- * render test still renders each of them on every target and checks schemas, Pod Security and
- * namespaces.
+ * argo-rollouts) have their own tests, as have redis-durability-always, redis-acl and
+ * redis-backup (redis-durability.test.ts, with the audit expecting `always`, ACL logins and the
+ * backup CronJob; prod includes redis-acl and redis-backup, so every prod combination audits
+ * them); the render test still renders each of them on every target and checks schemas, Pod
+ * Security and namespaces.
  */
 export const AUDITED_COMPONENTS = [
   'ingress-tls',
@@ -120,7 +145,9 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       image: 'redis:7-alpine',
       persistent: all.has('redis-persistence'),
       appendfsync: all.has('redis-durability-always') ? 'always' : 'everysec',
+      auth: all.has('redis-acl') ? 'acl' : 'requirepass',
     },
+    backup: all.has('redis-backup'),
     ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: all.has('ingress-tls') },
     monitoring: all.has('monitoring'),
     requiredAntiAffinity: all.has('required-anti-affinity'),

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
@@ -18,9 +19,18 @@ export interface RunResult {
 }
 
 /** Runs a command without a shell; never throws on a non-zero exit (the caller decides). */
-export async function run(command: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+export async function run(
+  command: string,
+  args: string[],
+  timeoutMs = 120_000,
+  env?: Record<string, string>,
+): Promise<RunResult> {
   try {
-    const { stdout, stderr } = await execFileAsync(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileAsync(command, args, {
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number | string; stdout?: string; stderr?: string; message?: string };
@@ -101,8 +111,17 @@ export async function acquireHeavyLock(path = '/tmp/tasktier-heavy.lock'): Promi
 }
 
 export interface PodmanKube {
-  /** The claims StatefulSets ask for, then the pods (one per workload: podman plays one replica). */
+  /**
+   * The claims (the StatefulSets' and standalone ones), then the pods of the long-running
+   * workloads (one per workload: podman plays one replica).
+   */
   documents: K8sObject[];
+  /**
+   * One pod per CronJob, restartPolicy Never, NOT in `documents`: a CronJob's pod runs on its
+   * schedule, not when the manifests are applied (played with the rest, the backup would run
+   * before Redis is up). The caller plays it (`podman kube play`) when it wants one run.
+   */
+  runOnce: K8sObject[];
   configMaps: K8sObject[];
 }
 
@@ -110,7 +129,8 @@ export interface PodmanKube {
  * What the cluster would run, as `podman kube play` input: each Deployment and StatefulSet's pod
  * template becomes one Pod named after the workload (so the Service names resolve on the podman
  * network), a StatefulSet's volumeClaimTemplates become the PersistentVolumeClaims its controller
- * would create (`<template>-<name>-0`). The pod specs are otherwise unchanged, security contexts
+ * would create (`<template>-<name>-0`), and a CronJob's pod template one Pod to run once (see
+ * `runOnce`). The pod specs are otherwise unchanged, security contexts
  * included. Test-only changes: `hostPorts` publishes chosen container ports on 127.0.0.1 (so the
  * test can probe like the kubelet and send a request like the Ingress), emptyDir volumes and
  * claims get names unique to the run, and a label marks what the run created.
@@ -119,12 +139,31 @@ export function toPodmanKube(
   objects: readonly K8sObject[],
   hostPorts: Record<string, number>,
   runId: string,
+  secrets?: SecretFiles,
 ): PodmanKube {
   const claims: K8sObject[] = [];
   const pods: K8sObject[] = [];
+  const runOnce: K8sObject[] = [];
+  // Standalone claims (the backups' redis-backups) under names unique to the run.
+  const claimNames = new Map<string, string>();
+  for (const claim of objects.filter((object) => object.kind === 'PersistentVolumeClaim')) {
+    const claimName = `${claim.metadata.name}-${runId}`;
+    claimNames.set(claim.metadata.name, claimName);
+    claims.push({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: claimName, labels: { [TEST_LABEL]: runId } },
+      spec: structuredClone(claim.spec),
+    });
+  }
   for (const template of podTemplates(objects)) {
     const name = template.owner.metadata.name;
     const spec = structuredClone(template.spec) as PodSpec;
+    for (const volume of spec.volumes ?? []) {
+      const renamed = volume.persistentVolumeClaim && claimNames.get(volume.persistentVolumeClaim.claimName);
+      if (renamed) volume.persistentVolumeClaim!.claimName = renamed;
+    }
+    if (secrets) materializeSecretVolumes(name, spec, secrets);
     if (template.owner.kind === 'StatefulSet') {
       for (const claim of (template.owner as unknown as IStatefulSet).spec?.volumeClaimTemplates ?? []) {
         const claimName = `${claim.metadata?.name}-${name}-0-${runId}`;
@@ -153,14 +192,55 @@ export function toPodmanKube(
         if (hostPort) Object.assign(port, { hostPort, hostIP: '127.0.0.1' });
       }
     }
-    pods.push({
+    const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, labels: { ...template.labels, [TEST_LABEL]: runId } },
-      spec: { ...spec, restartPolicy: 'Always' },
-    });
+    };
+    if (template.owner.kind === 'CronJob') runOnce.push({ ...pod, spec: { ...spec, restartPolicy: 'Never' } });
+    else pods.push({ ...pod, spec: { ...spec, restartPolicy: 'Always' } });
   }
-  return { documents: [...claims, ...pods], configMaps: objects.filter((object) => object.kind === 'ConfigMap') };
+  return {
+    documents: [...claims, ...pods],
+    runOnce,
+    configMaps: objects.filter((object) => object.kind === 'ConfigMap'),
+  };
+}
+
+/** Secret volumes' contents for podman (by Secret name, then key), written under `dir`. */
+export interface SecretFiles {
+  dir: string;
+  data: Record<string, Record<string, string>>;
+}
+
+/**
+ * podman 4.3 panics on a `secret` volume (kube.VolumeFromSecret is called without a secrets
+ * manager), so each one becomes a read-only bind mount of a directory holding what the kubelet
+ * would write: the chosen keys (`items`, or all) at their paths, owned by root with the pod's
+ * fsGroup as group, with the volume's modes. The mounts (paths, readOnly) stay as written.
+ */
+function materializeSecretVolumes(pod: string, spec: PodSpec, secrets: SecretFiles): void {
+  const fsGroup = spec.securityContext?.fsGroup;
+  for (const volume of spec.volumes ?? []) {
+    const source = volume.secret;
+    if (!source) continue;
+    const data = secrets.data[source.secretName ?? ''];
+    if (!data) throw new Error(`${pod}: no data for the Secret ${source.secretName} (volume ${volume.name})`);
+    const dir = join(secrets.dir, `${pod}-${volume.name}`);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const items = source.items ?? Object.keys(data).map((key) => ({ key, path: key, mode: undefined }));
+    for (const item of items) {
+      const content = data[item.key];
+      if (content === undefined) throw new Error(`${pod}: the Secret ${source.secretName} has no key ${item.key}`);
+      const file = join(dir, item.path);
+      writeFileSync(file, content, { mode: 0o600 });
+      if (process.getuid?.() === 0 && fsGroup !== undefined) chownSync(file, 0, fsGroup);
+      chmodSync(file, item.mode ?? source.defaultMode ?? 0o644);
+    }
+    delete volume.secret;
+    volume.hostPath = { path: dir, type: 'Directory' };
+  }
 }
 
 /** podman names a played pod's container `<pod>-<container>`. */

@@ -11,10 +11,11 @@ import { envValue, findObject, get, type K8sObject, podTemplates } from './types
 export interface WorkloadSummary {
   kind: string;
   image: string;
-  replicas: number | 'hpa';
+  /** '-' for a CronJob: one pod per run. */
+  replicas: number | 'hpa' | '-';
   hpa: string;
   pdbMinAvailable: number | '-';
-  containerPort: number;
+  containerPort: number | '-';
   servicePort: number | '-';
   uid: number;
   gid: number;
@@ -32,9 +33,16 @@ export interface WorkloadSummary {
   graceSeconds: number;
 }
 
+/** How an exec probe logs in to Redis: as an ACL user (`--user probe`) or with the shared password. */
+const redisLogin = (command: string): string => /--user\s+(\S+)/.exec(command)?.[1] ?? 'password';
+
 const describeProbe = (probe: IProbe | undefined): string => {
   if (!probe) return '-';
-  const what = probe.httpGet ? `GET ${probe.httpGet.path}` : probe.exec ? 'exec redis-cli ping (auth)' : '?';
+  const what = probe.httpGet
+    ? `GET ${probe.httpGet.path}`
+    : probe.exec
+      ? `exec redis-cli ping (${redisLogin(probe.exec.command?.join(' ') ?? '')})`
+      : '?';
   return `${what} every ${probe.periodSeconds ?? 10}s, timeout ${probe.timeoutSeconds ?? 1}s, x${probe.failureThreshold ?? 3}`;
 };
 
@@ -56,6 +64,7 @@ export function summarize(objects: readonly K8sObject[]): Record<string, Workloa
     const utilization = (resource: string): unknown =>
       hpa?.spec?.metrics?.find((metric) => metric.resource?.name === resource)?.resource?.target.averageUtilization;
     const replicas = get(template.owner, 'spec', 'replicas');
+    const cron = template.owner.kind === 'CronJob' ? get(template.owner, 'spec') : undefined;
     const drain = envValue(container, 'DRAIN_DELAY_MS');
     const shutdown = envValue(container, 'SHUTDOWN_TIMEOUT_MS');
     const resources = (which: 'requests' | 'limits'): string =>
@@ -63,12 +72,12 @@ export function summarize(objects: readonly K8sObject[]): Record<string, Workloa
     result[name] = {
       kind: template.owner.kind,
       image: container.image ?? '-',
-      replicas: typeof replicas === 'number' ? replicas : hpa ? 'hpa' : 1,
+      replicas: typeof replicas === 'number' ? replicas : hpa ? 'hpa' : cron ? '-' : 1,
       hpa: hpa
         ? `${hpa.spec?.minReplicas}-${hpa.spec?.maxReplicas}, cpu ${utilization('cpu')}%, memory ${utilization('memory')}%, scale-down window ${hpa.spec?.behavior?.scaleDown?.stabilizationWindowSeconds}s`
         : '-',
       pdbMinAvailable: typeof pdb?.spec?.minAvailable === 'number' ? pdb.spec.minAvailable : '-',
-      containerPort: container.ports?.[0]?.containerPort ?? 0,
+      containerPort: container.ports?.[0]?.containerPort ?? '-',
       servicePort: service?.spec?.ports?.[0]?.port ?? '-',
       uid: template.spec.securityContext?.runAsUser ?? -1,
       gid: template.spec.securityContext?.runAsGroup ?? -1,
@@ -78,7 +87,9 @@ export function summarize(objects: readonly K8sObject[]): Record<string, Workloa
       strategy:
         template.owner.kind === 'Deployment'
           ? `RollingUpdate maxUnavailable ${get(rolling, 'maxUnavailable')} maxSurge ${get(rolling, 'maxSurge')}`
-          : `${get(template.owner, 'spec', 'updateStrategy', 'type')}`,
+          : cron
+            ? `schedule ${get(cron, 'schedule')} ${get(cron, 'timeZone') ?? ''}, concurrency ${get(cron, 'concurrencyPolicy')}`
+            : `${get(template.owner, 'spec', 'updateStrategy', 'type')}`,
       minReadySeconds: (get(template.owner, 'spec', 'minReadySeconds') as number | undefined) ?? '-',
       progressDeadlineSeconds: (get(template.owner, 'spec', 'progressDeadlineSeconds') as number | undefined) ?? '-',
       startup: describeProbe(container.startupProbe),
