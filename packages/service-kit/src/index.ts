@@ -2,7 +2,6 @@ export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig }
 export { default as health, type HealthOptions } from './health.ts';
 export { default as httpMetrics } from './http-metrics.ts';
 export { runService } from './lifecycle.ts';
-export { bufferedStdout, type LogStream } from './log-destination.ts';
 export { sendProblem } from './problem.ts';
 export { acceptedRequestId } from './request-id.ts';
 export { default as requestLog } from './request-log.ts';

@@ -1,4 +1,4 @@
-import { bufferedStdout, runService } from '@tasktier/service-kit';
+import { runService } from '@tasktier/service-kit';
 import { buildApp, SERVICE_NAME } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -12,5 +12,4 @@ try {
   process.exit(1);
 }
 
-const logger = { level: config.LOG_LEVEL, redact: ['req.headers.authorization'], stream: bufferedStdout() };
-await runService(await buildApp(config, { logger }), config);
+await runService(await buildApp(config), config);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { acceptedRequestId, health, httpMetrics, type LogStream, requestLog } from '@tasktier/service-kit';
+import { acceptedRequestId, health, httpMetrics, requestLog } from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type Config, trustProxySetting } from './config.ts';
 import apiProxy from './plugins/api-proxy.ts';
@@ -14,7 +14,7 @@ export interface AppOptions {
   publicDir: string;
   version?: string;
   /** `false` for quiet tests, or a stream to capture the JSON lines; JSON to stdout by default. */
-  logger?: false | { stream: LogStream };
+  logger?: false | { stream: NodeJS.WritableStream };
 }
 
 /** Builds the frontend app without listening: server.ts listens, tests use inject or listen on port 0. */

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { bufferedStdout, runService } from '@tasktier/service-kit';
+import { runService } from '@tasktier/service-kit';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -15,11 +15,7 @@ try {
 const publicDir = config.PUBLIC_DIR ?? fileURLToPath(new URL('./public/', import.meta.url));
 let app: Awaited<ReturnType<typeof buildApp>>;
 try {
-  app = await buildApp(config, {
-    publicDir,
-    version: config.APP_VERSION ?? process.env.BUNDLED_VERSION,
-    logger: { stream: bufferedStdout() },
-  });
+  app = await buildApp(config, { publicDir, version: config.APP_VERSION ?? process.env.BUNDLED_VERSION });
 } catch (error) {
   process.stderr.write(`frontend: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);

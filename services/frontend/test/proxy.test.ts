@@ -260,7 +260,7 @@ describe('proxying /api/* to the backend', () => {
     );
     const app = await buildApp(configWith({ BACKEND_URL: upstream.url }), {
       publicDir: publicDir.dir,
-      logger: { stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+      logger: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } as unknown as NodeJS.WritableStream },
     });
     cleanups.push(() => app.close());
     expect((await app.inject({ url: `/api/lists/${LIST}` })).statusCode).toBe(200);
