@@ -190,7 +190,7 @@ describe('proxying /api/* to the backend', () => {
   });
 
   it('streams bodies too big to buffer (with or without a length) byte for byte, compressed on request', async () => {
-    // 1 MiB: over the 256 KiB the proxy collects before sending; JSON-like so it compresses.
+    // 1 MiB: over the 64 KiB the proxy collects before sending; JSON-like so it compresses.
     const big = Buffer.from(
       `[${Array.from({ length: 16_384 }, (_, i) => `"${String(i).padStart(59, '0')}"`).join(',')}]`,
     );
