@@ -3,7 +3,7 @@ import proxyAddr from '@fastify/proxy-addr';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { health, httpMetrics, requestLog } from '@tasktier/service-kit';
+import { health, httpMetrics, requestLog, sendProblem } from '@tasktier/service-kit';
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
@@ -47,6 +47,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
     keepAliveTimeout: 72_000,
     requestTimeout: 30_000,
     connectionTimeout: 0,
+    // A malformed URL (bad percent-encoding) or content type, rejected before routing: problem+json too.
+    frameworkErrors: (error, _request, reply) => sendProblem(reply, error.statusCode ?? 400, error.message),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // A POST with Content-Type: application/json and no body (some clients do this for POST

@@ -149,6 +149,13 @@ const cases: Case[] = [
     detail: /no todo with this id/,
   },
   {
+    name: 'malformed percent-encoding in the path',
+    method: 'GET',
+    url: () => '/api/lists/%E0%A4%A/todos',
+    status: 400,
+    detail: /not a valid url component/,
+  },
+  {
     name: 'unknown route',
     method: 'GET',
     url: () => '/api/nothing',
