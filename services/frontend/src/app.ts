@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { acceptedRequestId, health, httpMetrics, requestLog } from '@tasktier/service-kit';
+import { acceptedRequestId, health, httpMetrics, requestLog, sendProblem } from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { type Config, trustProxySetting } from './config.ts';
 import apiProxy from './plugins/api-proxy.ts';
@@ -41,6 +41,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     keepAliveTimeout: 72_000,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    // A malformed URL (bad percent-encoding) or content type, rejected before routing: problem+json too.
+    frameworkErrors: (error, _request, reply) => sendProblem(reply, error.statusCode ?? 400, error.message),
   });
 
   await app.register(problems);

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { waitFor } from '@tasktier/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { classifyUpstreamError } from '../src/lib/upstream.ts';
@@ -337,13 +337,113 @@ describe('backend failures become problem+json', () => {
     expect(metrics).toMatch(/tasktier_frontend_upstream_errors_total\{kind="timeout"\} 1/);
   });
 
+  it('504 without the backend headers when its body stalls after the headers', async () => {
+    const upstream = await upstreamWith((_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': '100',
+        etag: '"1"',
+        'set-cookie': ['a=1', 'b=2'],
+        location: '/x',
+      });
+      res.write('{"partial":'); // and then nothing
+    });
+    const { base } = await frontendFor(upstream);
+    const response = await fetch(`${base}/api/lists/${LIST}/todos`);
+    await expectProblem(response, 504, /did not answer in time/);
+    for (const name of ['etag', 'set-cookie', 'location']) expect(response.headers.get(name)).toBeNull();
+  });
+
+  it('stops the upstream request when the client leaves before the answer, and the pool stays usable', async () => {
+    let closedEarly = 0;
+    const upstream = await upstreamWith((req, res) => {
+      if (req.url?.endsWith('/slow')) {
+        res.on('close', () => {
+          if (!res.writableEnded) closedEarly++;
+        });
+        return; // answers only if nobody gave up (it never does)
+      }
+      json(res, 200, { ok: true });
+    });
+    // One connection: a leaked one would block every later request.
+    const { base } = await frontendFor(upstream, { UPSTREAM_CONNECTIONS: 1, UPSTREAM_TIMEOUT_MS: 60_000 });
+    const gone = new AbortController();
+    const abandoned = fetch(`${base}/api/slow`, { signal: gone.signal }).catch(() => 'aborted');
+    await waitFor('the slow request to reach the backend', () => upstream.requests.length === 1);
+    gone.abort();
+    expect(await abandoned).toBe('aborted');
+    await waitFor('the backend request to be closed', () => closedEarly === 1);
+    expect((await fetch(`${base}/api/fine`)).status).toBe(200);
+  });
+
+  it('cuts off a client that stops reading a big response, instead of holding a backend connection', async () => {
+    let backendClosed = false;
+    const upstream = await upstreamWith((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+      };
+      res.on('drain', pump);
+      res.on('close', () => {
+        backendClosed = true;
+      });
+      pump();
+    });
+    const { base } = await frontendFor(upstream);
+    const response = await get(`${base}/api/endless`);
+    response.pause(); // reads nothing more
+    await waitFor('the backend response to be closed', () => backendClosed, { timeoutMs: 10_000 });
+    response.destroy();
+  });
+
+  it('refuses paths outside /api/ or with dot segments (400), before the backend sees them', async () => {
+    const upstream = await upstreamWith((_req, res) => json(res, 200, {}));
+    const { base } = await frontendFor(upstream);
+    // Sent as written (a URL string, in fetch, inject or http.get, gets its dot segments resolved first).
+    const { hostname, port } = new URL(base);
+    for (const path of ['/api/../metrics', '/api/%2e%2e/metrics', '/api/lists/./x', '/api/%E0%A4%A']) {
+      const response = await new Promise<IncomingMessage>((resolve, reject) =>
+        httpRequest({ hostname, port, path }, resolve).on('error', reject).end(),
+      );
+      response.resume();
+      expect(response.statusCode, path).toBe(400);
+      expect(response.headers['content-type'], path).toMatch(/problem\+json/);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('passes a compressed request body through as sent, and refuses one over the API limit with 413', async () => {
+    const upstream = await upstreamWith((_req, res, recorded) => json(res, 201, { bytes: recorded.body.length }), {
+      readBody: true,
+    });
+    const { base } = await frontendFor(upstream);
+    const zipped = gzipSync(JSON.stringify({ title: 'x'.repeat(5000) }));
+    const response = await fetch(`${base}/api/lists/${LIST}/todos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: zipped,
+    });
+    expect(response.status).toBe(201);
+    expect(upstream.requests[0]?.headers['content-encoding']).toBe('gzip');
+    expect(upstream.requests[0]?.headers['content-length']).toBe(String(zipped.length));
+
+    const tooBig = await fetch(`${base}/api/lists/${LIST}/todos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x'.repeat(70 * 1024) }),
+    });
+    await expectProblem(tooBig, 413, /larger than 65536 bytes/);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('classifies network errors', () => {
-    const wrapped = (code: string) => ({ code: 'FST_REPLY_FROM_INTERNAL_SERVER_ERROR', cause: { code } });
+    const wrapped = (code: string) => ({ code: 'UND_ERR', cause: { code } });
     expect(classifyUpstreamError(wrapped('ECONNREFUSED')).status).toBe(502);
     expect(classifyUpstreamError(wrapped('UND_ERR_CONNECT_TIMEOUT')).kind).toBe('unreachable');
     expect(classifyUpstreamError(wrapped('UND_ERR_HEADERS_TIMEOUT')).status).toBe(504);
     expect(classifyUpstreamError({ cause: { errors: [{ code: 'ECONNREFUSED' }] } }).kind).toBe('refused');
-    expect(classifyUpstreamError({ code: 'FST_REPLY_FROM_GATEWAY_TIMEOUT' }).status).toBe(504);
+    expect(classifyUpstreamError({ code: 'UND_ERR_BODY_TIMEOUT' }).status).toBe(504);
     expect(classifyUpstreamError(new Error('strange')).status).toBe(502);
   });
 });

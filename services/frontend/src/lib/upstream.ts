@@ -69,15 +69,18 @@ export function upstreamRequestHeaders(request: AnyRequest): IncomingHttpHeaders
   return out;
 }
 
-/** Copies the backend's response headers to the reply, minus hop-by-hop ones. */
-export function copyResponseHeaders(reply: FastifyReply, headers: IncomingHttpHeaders): void {
+/** Copies the backend's response headers to the reply, minus hop-by-hop ones; returns the names copied. */
+export function copyResponseHeaders(reply: FastifyReply, headers: IncomingHttpHeaders): string[] {
   const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : [];
+  const copied: string[] = [];
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP_DOWN.has(name)) continue;
     if (listed.length > 0 && listed.some((entry) => entry.trim() === name)) continue;
     reply.header(name, value);
+    copied.push(name);
   }
+  return copied;
 }
 
 interface ErrorWithCause {
@@ -87,7 +90,7 @@ interface ErrorWithCause {
   errors?: unknown[];
 }
 
-/** The network error code behind wrapper errors (and Node's AggregateError for dual-stack connects). */
+/** The network error code behind wrapped errors (and Node's AggregateError for dual-stack connects). */
 export function rootCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
@@ -103,7 +106,6 @@ export type UpstreamErrorKind = 'refused' | 'unreachable' | 'timeout' | 'reset' 
 
 export function classifyUpstreamError(error: unknown): { kind: UpstreamErrorKind; status: 502 | 504; detail: string } {
   const code = rootCode(error);
-  const wrapperCode = (error as ErrorWithCause | undefined)?.code;
   switch (code) {
     case 'ECONNREFUSED':
       return {
@@ -127,13 +129,10 @@ export function classifyUpstreamError(error: unknown): { kind: UpstreamErrorKind
     case 'UND_ERR_CLOSED':
       return { kind: 'reset', status: 502, detail: 'the backend closed the connection before answering' };
   }
-  if (wrapperCode === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || wrapperCode === 'FST_REPLY_FROM_TIMEOUT') {
-    return { kind: 'timeout', status: 504, detail: 'the backend did not answer in time' };
-  }
   return { kind: 'other', status: 502, detail: 'the backend could not be reached' };
 }
 
-/** Any Fastify reply (reply-from's hooks type theirs with the generic server). */
+/** Any Fastify reply, whatever its server type. */
 type AnyReply = FastifyReply<RouteGenericInterface, RawServerBase>;
 
 /** The backend could not be asked or did not answer: 502 or 504 problem+json, counted and logged once. */
@@ -176,7 +175,7 @@ export function poolOptions(options: UpstreamOptions, bodyTimeout: number, conne
     keepAliveMaxTimeout: 4_000,
     headersTimeout: options.timeoutMs,
     bodyTimeout,
-    // Verify the backend's certificate if BACKEND_URL is https (reply-from's default would not).
+    // Verify the backend's certificate if BACKEND_URL is https.
     connect: { timeout: options.connectTimeoutMs, rejectUnauthorized: true },
   };
 }
