@@ -332,10 +332,8 @@ async function startAll() {
         env: {
           ...common,
           PORT: String(port),
+          // Production settings: event streams have their own pool (MAX_EVENT_STREAMS, 20,000).
           BACKEND_URL: `http://127.0.0.1:${backendPorts[i]}`,
-          // Each proxied event stream holds one upstream connection; the default pool (256) would
-          // queue the 257th stream until it times out. See docs/performance.md.
-          UPSTREAM_CONNECTIONS: String(Math.max(256, maxClients)),
         },
         logDir,
         readyUrl: `http://127.0.0.1:${port}/readyz`,
