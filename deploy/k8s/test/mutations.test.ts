@@ -749,6 +749,13 @@ describe('mutated rendered objects are caught', () => {
       rule: 'ingress/host',
     },
     {
+      name: 'Ingress without cookie affinity (page and assets from different releases mid-rollout)',
+      mutate: (o) => {
+        delete findObject(o, 'Ingress', 'frontend')!.metadata.annotations!['nginx.ingress.kubernetes.io/affinity'];
+      },
+      rule: 'ingress/affinity',
+    },
+    {
       name: 'object in another namespace',
       mutate: (o) => {
         findObject(o, 'Service', 'redis')!.metadata.namespace = 'default';

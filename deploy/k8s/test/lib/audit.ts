@@ -657,6 +657,12 @@ function checkIngress(objects: readonly K8sObject[], expected: Expectations, add
       );
     }
   }
+  // One browser, one frontend pod (a cookie): a page and the hashed assets it names come from the
+  // same release while a rollout or a blue-green switch has two serving (base/ingress.yaml).
+  const annotations = ingress.metadata?.annotations ?? {};
+  if (annotations['nginx.ingress.kubernetes.io/affinity'] !== 'cookie') {
+    add('ingress/affinity', owner, 'no cookie affinity: during a rollout a page could ask an old pod for new assets');
+  }
   const tls = spec.tls ?? [];
   if (expected.ingress.tls) {
     if (!tls.some((entry) => entry.hosts?.includes(expected.ingress.host) && entry.secretName)) {
