@@ -19,7 +19,8 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  // A client that aborted its stream can leave a half-open socket on Node 20: bounded close.
+  // fetch (undici) keeps the socket of an aborted stream open, so close() would wait for it: bounded.
+  // (A client that closes its socket, as browsers do, lets close() finish in milliseconds.)
   await Promise.all(apps.map((app) => closeWithin(app, 1000)));
   await redis?.destroy();
 });
