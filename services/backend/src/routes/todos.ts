@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { newTodoId } from '../lib/ids.ts';
 import { ListBodyCache } from '../lib/list-cache.ts';
 import { publicBase } from '../lib/urls.ts';
+import { parseTodos } from '../store/todo-store.ts';
 import type { RouteOptions } from './options.ts';
 import { todoView } from './todo-view.ts';
 
@@ -33,14 +34,22 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
       const { listId } = request.params;
       const url = listUrl(request, listId);
       const cached = cache.get(url);
-      const { version, todos } = await app.store.readTodos(listId, cached?.version);
+      const { version, rows } = await app.store.readTodos(listId, cached?.version);
       // The read path is the hot one: serve the body built for this version if we have it, else
-      // build it once. Redis said which version is current, so this is never stale.
+      // build it once. Redis said which version is current, so this is never stale. After a write,
+      // several reads get the new version's todos at once: the first builds the body, the others
+      // find it in the cache when their reply arrives.
       let body = cached?.body ?? EMPTY;
-      if (todos) {
-        // Kept as UTF-8 bytes, so a cached body is not encoded again for every response.
-        body = Buffer.from(JSON.stringify(todos.map((todo) => todoView(todo, url))));
-        cache.set(url, version, body);
+      if (rows) {
+        const now = cache.get(url);
+        if (now?.version === version) {
+          body = now.body;
+        } else {
+          // Kept as UTF-8 bytes, so a cached body is not encoded again for every response.
+          body = Buffer.from(JSON.stringify(parseTodos(rows).map((todo) => todoView(todo, url))));
+          // Never replace a newer version's body with this (older) one.
+          if (!now || now.version < version) cache.set(url, version, body);
+        }
       }
       const etag = `"${version}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');

@@ -57,6 +57,12 @@ export function compareTodos(a: StoredTodo, b: StoredTodo): number {
   return a.seq - b.seq;
 }
 
+/** Stored todos (as readTodos returns them) in the API's order. */
+export function parseTodos(rows: readonly string[]): StoredTodo[] {
+  const todos = rows.map((row) => JSON.parse(row) as StoredTodo);
+  return todos.sort(compareTodos);
+}
+
 /** Every list operation, each one atomic and one Redis round trip. */
 export class TodoStore {
   constructor(
@@ -100,18 +106,17 @@ export class TodoStore {
   }
 
   /**
-   * The list's todos, sorted. With `knownVersion` equal to the current version the todos are
-   * not sent by Redis at all (`todos` is undefined): the caller's cached copy is current.
+   * The list's version and, unless `knownVersion` is the current one (the caller's cached copy is
+   * then current and Redis sends no todos), its todos as stored: JSON, unsorted. `parseTodos`
+   * turns them into the API's order; it is left to the caller because a concurrent request may
+   * already have built the body for this version.
    */
-  async readTodos(listId: string, knownVersion?: number): Promise<{ version: number; todos?: StoredTodo[] }> {
+  async readTodos(listId: string, knownVersion?: number): Promise<{ version: number; rows?: string[] }> {
     const reply = (await this.run(scripts.readTodos, listId, [knownVersion ?? ''])) as [number, ...string[]];
     const version = reply[0];
     if (version === -1) throw new NotFoundError('list');
     if (reply.length === 1 && knownVersion === version) return { version };
-    const todos: StoredTodo[] = [];
-    for (let i = 1; i < reply.length; i++) todos.push(JSON.parse(reply[i] as string) as StoredTodo);
-    todos.sort(compareTodos);
-    return { version, todos };
+    return { version, rows: reply.slice(1) as string[] };
   }
 
   async readTodo(listId: string, todoId: string): Promise<StoredTodo> {
