@@ -45,6 +45,24 @@ async function upstreamWith(...args: Parameters<typeof startUpstream>): Promise<
   return upstream;
 }
 
+/** A backend whose answer never ends: it writes whenever the socket has room, until closed. */
+async function endlessUpstream(): Promise<{ upstream: Upstream; closed: () => boolean }> {
+  let closed = false;
+  const upstream = await upstreamWith((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk)) {}
+    };
+    res.on('drain', pump);
+    res.on('close', () => {
+      closed = true;
+    });
+    pump();
+  });
+  return { upstream, closed: () => closed };
+}
+
 /** A raw GET that hands over the response as soon as its headers arrive (fetch would too, but this shows chunks). */
 function get(url: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
@@ -229,26 +247,13 @@ describe('proxying /api/* to the backend', () => {
   });
 
   it('stops the backend transfer when the client goes away in the middle of a big body', async () => {
-    let backendClosed = false;
-    const upstream = await upstreamWith((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      // Endless unless stopped: writes whenever the socket has room.
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const pump = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-      };
-      res.on('drain', pump);
-      res.on('close', () => {
-        backendClosed = true;
-      });
-      pump();
-    });
-    const { base } = await frontendFor(upstream);
+    const endless = await endlessUpstream();
+    const { base } = await frontendFor(endless.upstream);
     const response = await get(`${base}/api/endless`);
     await new Promise((resolve) => response.once('data', resolve));
     response.destroy();
-    await waitFor('the backend response to be closed', () => backendClosed);
-    expect(backendClosed).toBe(true);
+    await waitFor('the backend response to be closed', () => endless.closed());
+    expect(endless.closed()).toBe(true);
   });
 
   it('leaves the access log line of a proxied success to the backend, and logs failures itself', async () => {
@@ -377,23 +382,11 @@ describe('backend failures become problem+json', () => {
   });
 
   it('cuts off a client that stops reading a big response, instead of holding a backend connection', async () => {
-    let backendClosed = false;
-    const upstream = await upstreamWith((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(64 * 1024, 120);
-      const pump = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-      };
-      res.on('drain', pump);
-      res.on('close', () => {
-        backendClosed = true;
-      });
-      pump();
-    });
-    const { base } = await frontendFor(upstream);
+    const endless = await endlessUpstream();
+    const { base } = await frontendFor(endless.upstream);
     const response = await get(`${base}/api/endless`);
     response.pause(); // reads nothing more
-    await waitFor('the backend response to be closed', () => backendClosed, { timeoutMs: 10_000 });
+    await waitFor('the backend response to be closed', () => endless.closed(), { timeoutMs: 10_000 });
     response.destroy();
   });
 
