@@ -36,7 +36,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
     trustProxy: trustList.length > 0 ? (address: string, hop: number) => trustedProxy(address, hop) : false,
     bodyLimit: BODY_LIMIT_BYTES,

@@ -219,6 +219,23 @@ describe('operations endpoints', () => {
     expect(bad.headers['x-request-id']).toMatch(/^[A-Za-z0-9_-]{16}$/);
   });
 
+  it('logs one JSON line per request under the request id, with the same key as the frontend', async () => {
+    const { buildApp } = await import('../src/app.ts');
+    const { configWith } = await import('../src/config.ts');
+    const lines: Array<Record<string, unknown>> = [];
+    const logged = await buildApp(configWith({ REDIS_URL: redis.url }), {
+      logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+    });
+    try {
+      await logged.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'trace-me-1' } });
+      const requestLines = lines.filter((line) => line.msg === 'request');
+      expect(requestLines).toHaveLength(1);
+      expect(requestLines[0]).toMatchObject({ requestId: 'trace-me-1', method: 'GET', route: '/healthz', status: 200 });
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('exposes request and Redis metrics in Prometheus text format', async () => {
     await post({ title: 'count me' });
     const response = await app.inject({ method: 'GET', url: '/metrics' });
