@@ -74,7 +74,7 @@ describe('mutated YAML sources are caught', () => {
     {
       name: 'frontend has no memory limit',
       file: 'base/frontend.yaml',
-      edit: (text) => text.replace(/(limits:\n\s+cpu: "1"\n)\s+memory: 320Mi\n/, '$1'),
+      edit: (text) => text.replace(/(limits:\n\s+cpu: "1"\n)\s+memory: 512Mi\n/, '$1'),
       rule: 'resources/limits',
     },
     {
@@ -341,8 +341,8 @@ describe('mutated rendered objects are caught', () => {
       name: 'requests equal limits (Guaranteed, not Burstable)',
       mutate: (o) => {
         backend(o).resources = {
-          requests: { cpu: '1', memory: '320Mi' },
-          limits: { cpu: '1', memory: '320Mi' },
+          requests: { cpu: '1', memory: '512Mi' },
+          limits: { cpu: '1', memory: '512Mi' },
         };
       },
       rule: 'resources/qos',
