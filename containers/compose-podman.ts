@@ -4,7 +4,7 @@
 // not know makes it fail instead of being silently dropped, so what runs is what the file says.
 //
 //   tsx containers/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
-//   tsx containers/compose-podman.ts down [--project NAME]  remove its containers, networks, volumes
+//   tsx containers/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
 //   tsx containers/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -366,8 +366,11 @@ export async function runOnce(project: Project, name: string, oneOff: OneOff = {
   return run('podman', runArguments(project, name, oneOff), { allowFailure: true, echo });
 }
 
-/** Removes everything labelled with the project: containers, then networks and volumes. */
-export async function down(project: Project): Promise<void> {
+/**
+ * Removes what is labelled with the project: containers, then networks, and with `volumes` the
+ * volumes too (the Redis data among them), as `compose down [--volumes]` does.
+ */
+export async function down(project: Project, { volumes: removeVolumes = false } = {}): Promise<void> {
   const filter = ['--filter', `label=${projectLabel(project)}`];
   const containers = (await run('podman', ['ps', '-aq', ...filter], { allowFailure: true })).stdout
     .split('\n')
@@ -378,11 +381,17 @@ export async function down(project: Project): Promise<void> {
     .split('\n')
     .filter(Boolean);
   if (networks.length > 0) await run('podman', ['network', 'rm', '--force', ...networks], { allowFailure: true });
-  const volumes = (await run('podman', ['volume', 'ls', '-q', ...filter], { allowFailure: true })).stdout
-    .split('\n')
-    .filter(Boolean);
+  const volumes = removeVolumes
+    ? (await run('podman', ['volume', 'ls', '-q', ...filter], { allowFailure: true })).stdout
+        .split('\n')
+        .filter(Boolean)
+    : [];
   if (volumes.length > 0) await run('podman', ['volume', 'rm', '--force', ...volumes], { allowFailure: true });
-  say(project, `removed ${containers.length} container(s), ${networks.length} network(s), ${volumes.length} volume(s)`);
+  say(
+    project,
+    `removed ${containers.length} container(s), ${networks.length} network(s), ${volumes.length} volume(s)` +
+      (removeVolumes ? '' : ' (volumes kept: down --volumes removes them)'),
+  );
 }
 
 /** Reads KEY=VALUE lines of a compose `.env` file (comments and blank lines skipped). */
@@ -405,7 +414,8 @@ Variables come from the environment and ./.env, as with compose.
 Commands:
   up                  create the networks and volumes, start each service (except those with
                       profiles) once its dependencies are healthy, wait until every one is healthy
-  down                remove all of it (data volume included)
+  down [--volumes]    remove its containers and networks; with --volumes its volumes too (the
+                      Redis data among them), as compose does
   run SERVICE [ARGS]  like \`compose run --rm\`: one container of SERVICE in the foreground with the
                       file's settings, ARGS replacing its command; its exit status is this one's.
                       The services it depends on must be up already.
@@ -452,7 +462,9 @@ async function main(): Promise<void> {
   const { command } = cli;
   if (command !== 'up' && command !== 'down' && command !== 'run')
     throw new Error('expected a command: up, down or run (try --help)');
-  if (command !== 'run' && cli.rest.length > 0) throw new Error(`${command} takes no arguments (try --help)`);
+  const removeVolumes = command === 'down' && cli.rest.length === 1 && ['--volumes', '-v'].includes(cli.rest[0] ?? '');
+  if (command !== 'run' && cli.rest.length > 0 && !removeVolumes)
+    throw new Error(`${command} takes no arguments${command === 'down' ? ' but --volumes' : ''} (try --help)`);
   const file = resolve(cli.file ?? join(repoRoot, 'compose.yaml'));
   const dir = resolve(file, '..');
   const env = { ...readDotEnv(join(dir, '.env')), ...process.env };
@@ -470,7 +482,7 @@ async function main(): Promise<void> {
       process.stderr.write(`compose-podman: up failed; run \`down\` to remove what was started\n`);
       throw error;
     }
-  } else await down(project);
+  } else await down(project, { volumes: removeVolumes });
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(new URL(import.meta.url).pathname)) {

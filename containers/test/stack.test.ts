@@ -149,7 +149,7 @@ async function removeStaleTestProjects(): Promise<void> {
   }
   for (const name of stale) {
     log(`removing ${name}, left behind by a run that died`);
-    await down({ name, dir: repoRoot, compose: { services: {} }, verbose: false });
+    await down({ name, dir: repoRoot, compose: { services: {} }, verbose: false }, { volumes: true });
   }
 }
 
@@ -228,7 +228,7 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
 
   afterAll(async () => {
     try {
-      if (project) await down(project);
+      if (project) await down(project, { volumes: true });
     } finally {
       rmSync(secretsDir, { recursive: true, force: true });
       rmSync(backupsDir, { recursive: true, force: true });

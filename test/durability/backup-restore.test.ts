@@ -150,6 +150,8 @@ describe('backup and restore round trip', () => {
       .update(readFileSync(join(backupDir, rdb)))
       .digest('hex');
     expect(readFileSync(join(backupDir, sum), 'utf8')).toBe(`${digest}  ${rdb}\n`);
+    // The whole database: readable by the Redis user only.
+    for (const file of files) expect(statSync(join(backupDir, file)).mode & 0o077, file).toBe(0);
 
     // A change after the backup: the restore must not have it.
     const later = await api.createList();
