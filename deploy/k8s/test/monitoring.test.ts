@@ -8,7 +8,9 @@ import { findObject, get, type K8sObject } from './lib/types.ts';
 
 // The monitoring component's alerts must be valid PromQL and must query metrics that exist: the
 // services' own metrics are read from the real /metrics of the built services (the port and path
-// the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels.
+// the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels: every
+// kube_* series comes from kube-state-metrics (not from the services), so it is checked against
+// the list below and never against the services' /metrics. Any other metric is an error.
 
 interface Alert {
   alert: string;
@@ -54,6 +56,9 @@ function selectors(expr: string): { errors: number; selectors: Selector[] } {
 
 /** kube-state-metrics (v2) metrics the rules may use, with the labels they carry. */
 const KUBE_STATE_METRICS: Record<string, string[]> = {
+  // The backup CronJob (redis-backup): last success as a Unix time, and spec.suspend as 0/1.
+  kube_cronjob_status_last_successful_time: ['namespace', 'cronjob'],
+  kube_cronjob_spec_suspend: ['namespace', 'cronjob'],
   kube_pod_container_status_restarts_total: ['namespace', 'pod', 'container', 'uid'],
   kube_statefulset_status_replicas_ready: ['namespace', 'statefulset'],
   kube_horizontalpodautoscaler_status_current_replicas: ['namespace', 'horizontalpodautoscaler'],
@@ -78,6 +83,8 @@ afterAll(() => tree.dispose());
 describe('PrometheusRule tasktier', () => {
   test('every alert expression is valid PromQL (the Prometheus grammar)', () => {
     expect(alerts.map((alert) => alert.alert).sort()).toEqual([
+      'TasktierBackupStale',
+      'TasktierBackupSuspended',
       'TasktierHPAAtMaxReplicas',
       'TasktierHigh5xxRatio',
       'TasktierHighLatency',
@@ -94,14 +101,23 @@ describe('PrometheusRule tasktier', () => {
   });
 
   test('kube-state-metrics metrics and labels are the ones it exports', () => {
+    let checked = 0;
     for (const alert of alerts) {
+      // Two sources only: the services (tasktier_*, checked below on their /metrics) and
+      // kube-state-metrics (kube_*, checked here).
+      for (const selector of selectors(alert.expr).selectors) {
+        expect(selector.name, `${alert.alert}: ${selector.name} is from neither source`).toMatch(/^(tasktier|kube)_/);
+      }
       for (const selector of selectors(alert.expr).selectors.filter((found) => found.name.startsWith('kube_'))) {
         const labels = KUBE_STATE_METRICS[selector.name];
         expect(labels, `${alert.alert} uses ${selector.name}`).toBeDefined();
         for (const label of selector.labels)
           expect(labels, `${alert.alert}: ${selector.name}{${label}}`).toContain(label);
+        checked++;
       }
     }
+    // restarts, Redis (twice), the HPA (twice) and the two backup alerts.
+    expect(checked).toBeGreaterThanOrEqual(7);
   });
 });
 

@@ -118,7 +118,8 @@ describe('redis-backup NetworkPolicies', () => {
   );
 });
 
-const AUTH_RULES = /^(redis\/(auth|acl|acl-secret|probe-auth|backend-user)|secrets\/redis-password|backup\/)/;
+const AUTH_RULES =
+  /^(redis\/(auth|acl|acl-secret|probe-auth|backend-user)|secrets\/(redis-password|consumers)|backup\/)/;
 
 describe('Redis logins: requirepass (base, dev) and ACL users (redis-acl, in prod)', () => {
   test.each(TARGETS)('%s: the audit expects the mode the target includes', (target) => {
@@ -160,6 +161,8 @@ describe('Redis logins: requirepass (base, dev) and ACL users (redis-acl, in pro
       'backup/user',
       'redis/auth',
       'redis/probe-auth',
+      // Redis reads the ACL file (redis-acl/users.acl), which requirepass mode does not give it.
+      'secrets/consumers',
       'secrets/redis-password',
     ]);
     const dev = await tree.render('overlays/dev');
@@ -172,6 +175,8 @@ describe('Redis logins: requirepass (base, dev) and ACL users (redis-acl, in pro
       'redis/auth',
       'redis/backend-user',
       'redis/probe-auth',
+      // Redis reads redis-auth/password, which in ACL mode only the backend may.
+      'secrets/consumers',
     ]);
     // Without the redis-acl component, a backup CronJob has no user to log in as.
     const backupOnly = await tree.render('overlays/dev', ['redis-backup']);

@@ -7,6 +7,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IService } from 'kubernetes-models/v1/Service';
+import { checkDangerousOptions, checkDataClaimConsumers, checkSecretConsumers } from './access.ts';
 import type { AppExpectation, Expectations } from './expectations.ts';
 import { connectionMatrix, flowName, selectorMatches } from './netpol.ts';
 import {
@@ -66,6 +67,8 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   for (const app of expected.apps) checkApp(objects, expected, app, add);
   checkRedis(objects, expected, add);
   checkSecrets(objects, expected, add);
+  checkSecretConsumers(objects, expected, add);
+  checkDataClaimConsumers(objects, add);
   checkBackup(objects, podTemplates(objects), expected, add);
   checkIngress(objects, expected, add);
   checkExposure(objects, add);
@@ -478,6 +481,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
     ? (findObject(objects, 'ConfigMap', configVolume.name!) as (IConfigMap & K8sObject) | undefined)
     : undefined;
   const command = [...(container.command ?? []), ...(container.args ?? [])].join(' ');
+  let parsedConfig: Map<string, string> | undefined;
   if (!configMap || !configVolume) {
     add('redis/config', owner, 'no ConfigMap mounted at /etc/redis');
   } else {
@@ -486,6 +490,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
     const items = configVolume.items ?? Object.keys(configMap.data ?? {}).map((key) => ({ key, path: key }));
     try {
       const config = effectiveRedisConfig(configMap, '/etc/redis', items);
+      parsedConfig = config;
       const want: Record<string, string> = {
         appendonly: 'yes',
         appendfsync: expected.redis.appendfsync,
@@ -515,6 +520,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
     }
   }
 
+  checkDangerousOptions(command, parsedConfig, owner, add);
   checkRedisAuth(template, container, expected, add);
 }
 
@@ -662,6 +668,8 @@ function checkIngress(objects: readonly K8sObject[], expected: Expectations, add
   const annotations = ingress.metadata?.annotations ?? {};
   if (annotations['nginx.ingress.kubernetes.io/affinity'] !== 'cookie') {
     add('ingress/affinity', owner, 'no cookie affinity: during a rollout a page could ask an old pod for new assets');
+  } else if (annotations['nginx.ingress.kubernetes.io/affinity-mode'] !== 'persistent') {
+    add('ingress/affinity', owner, 'affinity-mode is not persistent: adding a pod would move sessions mid-rollout');
   }
   const tls = spec.tls ?? [];
   if (expected.ingress.tls) {
@@ -738,6 +746,13 @@ function checkMonitoring(objects: readonly K8sObject[], expected: Expectations, 
     ['pods restarting', /kube_pod_container_status_restarts_total/],
     ['Redis down', /statefulset="redis"/],
     ['HPA at max replicas', /kube_horizontalpodautoscaler_spec_max_replicas/],
+    // A backup that fails, or a CronJob left suspended, is otherwise silent until a restore.
+    ...(expected.backup
+      ? ([
+          ['stale backups', /kube_cronjob_status_last_successful_time\{[^}]*cronjob="redis-backup"/],
+          ['suspended backups', /kube_cronjob_spec_suspend\{[^}]*cronjob="redis-backup"/],
+        ] as [string, RegExp][])
+      : []),
   ];
   for (const [what, pattern] of wanted) {
     const alert = alerts.find((candidate) => pattern.test(candidate.expr ?? ''));

@@ -83,6 +83,10 @@ function checkAclServer(template: PodTemplate, container: Container, add: Add): 
       add('redis/auth', owner, `env ${variable.name}: in ACL mode Redis needs no password (the ACL file has hashes)`);
     }
   }
+  for (const source of container.envFrom ?? []) {
+    if (source.secretRef)
+      add('redis/auth', owner, `envFrom the Secret ${source.secretRef.name}: in ACL mode Redis needs no password`);
+  }
   for (const kind of PROBES) {
     const probe = container[kind];
     const probeCommand = probe?.exec?.command?.join(' ') ?? '';
@@ -218,10 +222,16 @@ export function checkBackup(
     add('env/service-links', owner, 'enableServiceLinks must be false (no injected *_PORT variables)');
 
   const args = [...(container.command ?? []), ...(container.args ?? [])];
+  // The script takes the last of a repeated option: read that one, and report the repetition (a
+  // second --user appended by a patch would otherwise hide behind the first).
   const option = (name: string): string | undefined => {
-    const index = args.indexOf(name);
+    const index = args.lastIndexOf(name);
     return index >= 0 ? args[index + 1] : undefined;
   };
+  const options = args.filter((arg) => arg.startsWith('--'));
+  for (const name of new Set(options.filter((arg, index) => options.indexOf(arg) !== index))) {
+    add('backup/args', owner, `${name} is given more than once (the script uses the last: ${option(name)})`);
+  }
   if (option('--host') !== 'redis' || option('--port') !== String(expected.redis.port))
     add(
       'backup/target',
