@@ -119,9 +119,30 @@ export function watchProblems(page: Page): string[] {
   return problems;
 }
 
-export async function newPage(context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
+/** The page's API traffic with times (ms since watching began), to explain a failed test; not asserted. */
+export function watchNetwork(page: Page): string[] {
+  const log: string[] = [];
+  const started = Date.now();
+  const at = () => `${String(Date.now() - started).padStart(6)} ms`;
+  const api = (url: string) => new URL(url).pathname.startsWith('/api/');
+  page.on('request', (request) => {
+    if (api(request.url())) log.push(`${at()} -> ${request.method()} ${new URL(request.url()).pathname}`);
+  });
+  page.on('response', (response) => {
+    if (api(response.url())) log.push(`${at()} <- ${response.status()} ${new URL(response.url()).pathname}`);
+  });
+  page.on('requestfailed', (request) => {
+    if (api(request.url())) log.push(`${at()} !! ${request.failure()?.errorText} ${new URL(request.url()).pathname}`);
+  });
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) log.push(`${at()} page ${frame.url()}`);
+  });
+  return log;
+}
+
+export async function newPage(context: BrowserContext): Promise<{ page: Page; problems: string[]; network: string[] }> {
   const page = await context.newPage();
-  return { page, problems: watchProblems(page) };
+  return { page, problems: watchProblems(page), network: watchNetwork(page) };
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

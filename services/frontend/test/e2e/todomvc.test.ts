@@ -27,6 +27,7 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let problems: string[];
+let network: string[];
 let listId: string;
 
 beforeAll(async () => {
@@ -44,10 +45,19 @@ afterAll(async () => {
 
 beforeEach(async () => {
   context = await browser.newContext({ viewport: { width: 800, height: 700 } });
-  ({ page, problems } = await newPage(context));
+  ({ page, problems, network } = await newPage(context));
   listId = await openNewList(page, frontend.url);
 });
-afterEach(async () => {
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') {
+    // What the page showed and what the services said (warnings and errors), to debug a failure.
+    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page.screenshot({ path: `test-results/screenshots/failed-${name}.png` }).catch(() => {});
+    console.log(`failed: ${task.name}\npage: ${page.url()}\nbrowser problems: ${problems.join(' | ') || 'none'}`);
+    console.log(`API traffic of the page:\n${network.slice(-60).join('\n')}`);
+    console.log(`frontend output (tail):\n${frontend.service.output().slice(-3000) || '(none)'}`);
+    console.log(`backend output (tail):\n${backend.service.output().slice(-3000) || '(none)'}`);
+  }
   // No script errors and no CSP violations on any page.
   expect(problems).toEqual([]);
   await context.close();
