@@ -65,7 +65,7 @@ export default defineConfig({
           fileParallelism: false,
           // One retry: a real browser on 2 busy cores. A test that needed it is reported as flaky and has
           // printed its diagnostics (the page's API traffic, a screenshot, the services' warnings) first;
-          // the reload test failed this way once in three CI runs (see DEVELOPERS.md, "Flaky tests").
+          // see DEVELOPERS.md, "Flaky tests", for the case it caught.
           retry: 1,
         },
       }),

@@ -305,6 +305,32 @@ describe('TodoMVC', () => {
     expect(await page.getByRole('checkbox', { name: 'Mark all as complete' }).count()).toBe(1);
   });
 
+  // Preact runs plain effects after the next paint: on a frame, else after a 35 ms timer. Under CI
+  // load that came after the list (or its 404) had arrived, and the UI, subscribing to its store
+  // in such an effect, never showed it. Here frames are off and that timer takes a second, so the
+  // answers always come first; the UI must still show them.
+  it('shows the list and a missing list even when its first effects run late', async () => {
+    await addTodos(page, 'early');
+    await eventually('stored', async () => (await stored()).map((t) => t.title), ['early']);
+    const late = await context.newPage();
+    await late.addInitScript(() => {
+      const page = globalThis as unknown as {
+        requestAnimationFrame: () => number;
+        setTimeout: (run: () => void, ms?: number) => number;
+      };
+      const setTimer = page.setTimeout.bind(globalThis);
+      page.requestAnimationFrame = () => 0;
+      page.setTimeout = (run, ms) => setTimer(run, ms === 35 ? 1000 : ms);
+    });
+    await late.goto(`${frontend.url}/l/${listId}`);
+    await eventually('shown', () => titles(late), ['early'], 900);
+    await late.goto(`${frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
+    await late.getByText('This list does not exist').waitFor({ timeout: 900 });
+    await late.close();
+    // The backend's 404s for the missing list are expected here.
+    problems.length = 0;
+  });
+
   it('says so when a list does not exist', async () => {
     await page.goto(`${frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
     await page.getByText('This list does not exist').waitFor();

@@ -19,7 +19,15 @@ export function filterFromHash(hash: string): Filter {
 
 function useStore(store: ListStore) {
   const [, setTick] = useState(0);
-  useEffect(() => store.subscribe(() => setTick((n) => n + 1)), [store]);
+  const rendered = store.state;
+  // A layout effect runs as the first render is committed, before store.start() sends anything; a
+  // plain effect ran after the next paint, and a list (or its 404) that arrived before that was
+  // never shown: under load the page stayed empty. Whatever changed in between is caught up here.
+  useLayoutEffect(() => {
+    const unsubscribe = store.subscribe(() => setTick((n) => n + 1));
+    if (store.state !== rendered) setTick((n) => n + 1);
+    return unsubscribe;
+  }, [store]);
   return store.state;
 }
 
