@@ -11,17 +11,14 @@ export interface UpstreamOptions {
   connections: number;
 }
 
-// Hop-by-hop headers (RFC 9110 7.6.1) are about one connection and must not be forwarded.
-// `host` is the backend's (undici sets it), `expect` undici refuses (Node already answered 100-continue).
-// Forwarding headers are rebuilt from what Fastify trusts (TRUST_PROXY), never passed as sent.
+// Hop-by-hop headers (RFC 9110 7.6.1) are about one connection and must not be forwarded, either way.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
+const HOP_BY_HOP_DOWN = new Set(HOP_BY_HOP);
+// Upward also: `host` is the backend's (undici sets it), `expect` undici refuses (Node already
+// answered 100-continue), and the forwarding headers are rebuilt from what Fastify trusts
+// (TRUST_PROXY), never passed as sent.
 const NOT_FORWARDED_UP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
+  ...HOP_BY_HOP,
   'host',
   'expect',
   'forwarded',
@@ -32,15 +29,17 @@ const NOT_FORWARDED_UP = new Set([
   'x-forwarded-port',
   'x-request-id',
 ]);
-const HOP_BY_HOP_DOWN = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-]);
+
+/** The header names a Connection header lists: hop-by-hop too (RFC 9110 7.6.1). */
+function listedInConnection(value: string | string[] | undefined): Set<string> {
+  if (typeof value !== 'string') return new Set();
+  return new Set(
+    value
+      .toLowerCase()
+      .split(',')
+      .map((name) => name.trim()),
+  );
+}
 
 type AnyRequest = Pick<FastifyRequest, 'headers' | 'ips' | 'ip' | 'socket' | 'protocol' | 'host' | 'id'>;
 
@@ -57,11 +56,7 @@ export function upstreamRequestHeaders(request: AnyRequest): IncomingHttpHeaders
   for (const name in headers) {
     if (!NOT_FORWARDED_UP.has(name)) out[name] = headers[name];
   }
-  // Headers named in Connection are hop-by-hop too.
-  const listed = headers.connection;
-  if (listed && listed !== 'keep-alive' && listed !== 'close') {
-    for (const name of listed.toLowerCase().split(',')) delete out[name.trim()];
-  }
+  for (const name of listedInConnection(headers.connection)) delete out[name];
   out['x-forwarded-for'] = forwardedFor(request);
   out['x-forwarded-proto'] = request.protocol;
   out['x-forwarded-host'] = request.host;
@@ -71,12 +66,11 @@ export function upstreamRequestHeaders(request: AnyRequest): IncomingHttpHeaders
 
 /** Copies the backend's response headers to the reply, minus hop-by-hop ones; returns the names copied. */
 export function copyResponseHeaders(reply: FastifyReply, headers: IncomingHttpHeaders): string[] {
-  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : [];
+  const listed = listedInConnection(headers.connection);
   const copied: string[] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP_DOWN.has(name)) continue;
-    if (listed.length > 0 && listed.some((entry) => entry.trim() === name)) continue;
+    if (value === undefined || HOP_BY_HOP_DOWN.has(name) || listed.has(name)) continue;
     reply.header(name, value);
     copied.push(name);
   }
@@ -144,20 +138,11 @@ export function sendUpstreamProblem(reply: AnyReply, error: unknown): void {
   sendProblem(reply, status, detail, status === 504 ? 'upstream-timeout' : 'upstream-unavailable');
 }
 
-/** Headers copied from a backend response that must not describe our problem response instead. */
-const UPSTREAM_ENTITY_HEADERS = [
-  'content-length',
-  'content-encoding',
-  'content-range',
-  'etag',
-  'last-modified',
-  'location',
-  'expires',
-];
-
-/** The backend's response broke off after its headers arrived but before ours went out: a bad gateway. */
+/**
+ * The backend's response broke off after its headers arrived but before ours went out: a bad
+ * gateway. (The caller has removed the backend's headers from the reply.)
+ */
 export function sendInvalidUpstreamResponse(reply: AnyReply, code: string | undefined): void {
-  for (const name of UPSTREAM_ENTITY_HEADERS) reply.removeHeader(name);
   reply.server.metrics.upstreamErrors.inc({ kind: 'other' });
   reply.request.log.warn({ code }, 'invalid response from the backend');
   sendProblem(reply, 502, `the backend sent an invalid response (${code ?? 'unknown error'})`, 'upstream-invalid');

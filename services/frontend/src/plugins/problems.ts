@@ -1,9 +1,8 @@
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyError } from 'fastify';
 import fp from 'fastify-plugin';
-import { sendInvalidUpstreamResponse } from '../lib/upstream.ts';
 
-/** Errors of the frontend itself (not proxied ones) as application/problem+json. */
+/** Errors of the frontend itself as application/problem+json (lib/forward.ts answers for the backend's). */
 export default fp(
   async (app) => {
     app.setNotFoundHandler((request, reply) =>
@@ -11,9 +10,6 @@ export default fp(
     );
 
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      // The backend's response failed after its headers arrived but before ours were sent, e.g.
-      // a body shorter than its Content-Length: a bad gateway, not our own error.
-      if (error.code?.startsWith('UND_ERR_')) return sendInvalidUpstreamResponse(reply, error.code);
       const status = error.statusCode ?? 500;
       if (status >= 400 && status < 500) return sendProblem(reply, status, error.message);
       request.log.error({ err: error }, 'unhandled error');
