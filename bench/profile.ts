@@ -90,7 +90,13 @@ try {
   const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
   const profileDir = mkdtempSync(join(workDir, 'prof-'));
   const profiled = (script: string) => ['--cpu-prof', '--cpu-prof-dir', profileDir, script];
-  const common = { NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'info', DRAIN_DELAY_MS: '0' };
+  const common = {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DRAIN_DELAY_MS: '0',
+    METRICS_PORT: '0',
+  };
 
   step('starting redis-server and the services');
   const redisPort = await getFreePort();

@@ -292,16 +292,24 @@ async function startAll() {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     DRAIN_DELAY_MS: '0',
+    // A free one each, unless read (the backends' below): several services share this host.
+    METRICS_PORT: '0',
     ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
   };
   const backendPorts = [await getFreePort(), await getFreePort()];
+  const backendMetricsPorts = [await getFreePort(), await getFreePort()];
   for (const [i, port] of backendPorts.entries()) {
     procs.push(
       await spawnProc({
         name: `backend-${'ab'[i]}`,
         command: process.execPath,
         args: [backendScript],
-        env: { ...common, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+        env: {
+          ...common,
+          PORT: String(port),
+          METRICS_PORT: String(backendMetricsPorts[i]),
+          REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        },
         logDir,
         readyUrl: `http://127.0.0.1:${port}/readyz`,
       }),
@@ -353,6 +361,7 @@ async function startAll() {
   return {
     ceiling: `http://127.0.0.1:${ceilingPort}`,
     backends: backendPorts.map((p) => `http://127.0.0.1:${p}`),
+    backendMetrics: backendMetricsPorts.map((p) => `http://127.0.0.1:${p}/metrics`),
     frontends: frontendPorts.map((p) => `http://127.0.0.1:${p}`),
     frontendPorts,
     origins: {
@@ -554,7 +563,7 @@ async function main(): Promise<BenchResults> {
         .join(', ')}`,
     );
     // The next round starts once the servers have let go of these streams.
-    await waitStreamsClosed(stack.backends);
+    await waitStreamsClosed(stack.backendMetrics);
   }
 
   rss.stop();
@@ -594,15 +603,15 @@ function strip(m: PeakResult & { halfPeak?: FixedRateResult }): PeakResult {
 }
 
 /** Waits until every backend reports no open event streams (its sse_clients gauge is 0). */
-async function waitStreamsClosed(backends: string[]): Promise<void> {
+async function waitStreamsClosed(metricsUrls: string[]): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     let closedCount = 0;
-    for (const origin of backends) {
-      const text = await fetch(`${origin}/metrics`).then((r) => r.text());
+    for (const url of metricsUrls) {
+      const text = await fetch(url).then((r) => r.text());
       if (/^tasktier_backend_sse_clients 0$/m.test(text)) closedCount++;
     }
-    if (closedCount === backends.length) return;
+    if (closedCount === metricsUrls.length) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   note('some event streams were still open on the backends after 30 s');

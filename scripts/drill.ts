@@ -145,6 +145,8 @@ async function startStack(): Promise<void> {
       ...process.env,
       BACKEND_PORT: String(ports.backend),
       FRONTEND_PORT: String(ports.frontend),
+      BACKEND_METRICS_PORT: '0',
+      FRONTEND_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

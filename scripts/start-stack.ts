@@ -26,6 +26,8 @@ Environment:
   REDIS_URL           use this Redis instead of spawning one (REDIS_PASSWORD/REDIS_USERNAME honoured)
   BACKEND_PORT        default 5000
   FRONTEND_PORT       default 8080
+  BACKEND_METRICS_PORT, FRONTEND_METRICS_PORT
+                      Prometheus /metrics of each (default 9464 and 9465; 0 picks a free one)
 Data of the spawned Redis lives in .data/redis (AOF and RDB snapshots, settings from
 deploy/redis/durability-LEVEL.conf). Its ACL users (default user off, backend, backup, probe,
 admin) are generated into .data/redis/users.acl, their passwords into .data/redis/*.password.
@@ -50,6 +52,11 @@ function parseOptions() {
   } catch (error) {
     fail(`${error instanceof Error ? error.message : String(error)} (see npm start -- --help)`);
   }
+}
+
+/** A service's METRICS_PORT when one is asked for; otherwise the service's own default. */
+function metricsPort(value: string | undefined): { METRICS_PORT?: string } {
+  return value === undefined || value === '' ? {} : { METRICS_PORT: value };
 }
 
 function parsePort(value: string | undefined, name: string, fallback: number): number {
@@ -188,6 +195,7 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
       ...process.env,
       PORT: String(backendPort),
+      ...metricsPort(process.env.BACKEND_METRICS_PORT),
       REDIS_URL: redisUrl,
       ...(redisUsername ? { REDIS_USERNAME: redisUsername } : {}),
       ...(redisPassword ? { REDIS_PASSWORD: redisPassword } : {}),
@@ -208,6 +216,7 @@ async function main(): Promise<void> {
         HOST: '127.0.0.1',
         ...process.env,
         PORT: String(frontendPort),
+        ...metricsPort(process.env.FRONTEND_METRICS_PORT),
         BACKEND_URL: `http://127.0.0.1:${backendPort}`,
         DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
       },

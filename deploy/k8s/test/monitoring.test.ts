@@ -148,11 +148,14 @@ describe('the alerts query metrics the services really expose', () => {
     redis = await startRedis();
     const backendPort = await getFreePort();
     const frontendPort = await getFreePort();
+    const backendMetricsPort = await getFreePort();
+    const frontendMetricsPort = await getFreePort();
     const backend = await startService({
       name: 'backend',
       script: backendScript,
       env: {
         PORT: String(backendPort),
+        METRICS_PORT: String(backendMetricsPort),
         HOST: '127.0.0.1',
         REDIS_URL: redis.url,
         LOG_LEVEL: 'warn',
@@ -166,6 +169,7 @@ describe('the alerts query metrics the services really expose', () => {
       script: frontendScript,
       env: {
         PORT: String(frontendPort),
+        METRICS_PORT: String(frontendMetricsPort),
         HOST: '127.0.0.1',
         BACKEND_URL: `http://127.0.0.1:${backendPort}`,
         LOG_LEVEL: 'warn',
@@ -184,10 +188,10 @@ describe('the alerts query metrics the services really expose', () => {
     const { id } = (await created.json()) as { id: string };
     await (await fetch(`${base}/api/lists/${id}/todos`)).arrayBuffer();
     await (await fetch(`${base}/api/lists/not-a-list/todos`)).arrayBuffer();
-    // What the ServiceMonitors scrape: GET /metrics on the http port of each Service.
+    // What the ServiceMonitors scrape: GET /metrics on the metrics port of each Service.
     for (const [name, port] of [
-      ['backend', backendPort],
-      ['frontend', frontendPort],
+      ['backend', backendMetricsPort],
+      ['frontend', frontendMetricsPort],
     ] as const) {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(response.status).toBe(200);

@@ -109,6 +109,4 @@ export const HealthStatus = Type.Object({ status: Type.String() });
 export const VersionInfo = Type.Object({
   service: Type.String(),
   version: Type.String(),
-  revision: Type.String(),
-  node: Type.String(),
 });

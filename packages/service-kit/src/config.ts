@@ -4,9 +4,14 @@ import { type Static, type TObject, type TProperties, Type } from 'typebox';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The settings every service has. Spread into a service's own schema. */
-export function commonConfigFields(defaultPort: number) {
+export function commonConfigFields(defaultPort: number, defaultMetricsPort: number) {
   return {
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort }),
+    /**
+     * Prometheus /metrics is served on this port only, never on PORT: the public entry (Ingress)
+     * reaches PORT, and the metrics name routes, pools and the runtime. 0 picks a free port.
+     */
+    METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: defaultMetricsPort }),
     HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
     LOG_LEVEL: Type.String({ default: 'info' }),
     /** Peers whose X-Forwarded-* headers are believed: addresses, CIDRs, or names like `loopback`. */
@@ -19,7 +24,7 @@ export function commonConfigFields(defaultPort: number) {
     APP_REVISION: Type.Optional(Type.String()),
   };
 }
-const commonSchema = Type.Object(commonConfigFields(0));
+const commonSchema = Type.Object(commonConfigFields(0, 0));
 export type CommonConfig = Static<typeof commonSchema>;
 
 /** Invalid configuration: the message is one line that names the variable, never its value. */

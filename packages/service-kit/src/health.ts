@@ -11,7 +11,6 @@ declare module 'fastify' {
 export interface HealthOptions {
   service: string;
   version: string;
-  revision: string;
   /** Readiness beyond "listening and not draining", e.g. "Redis answers". None: always ready. */
   dependencyReady?: () => Promise<boolean>;
   dependencyName?: string;
@@ -64,12 +63,9 @@ export default fp(
       },
     );
 
-    const info = {
-      service: options.service,
-      version: options.version,
-      revision: options.revision,
-      node: process.version,
-    };
+    // Public (the frontend's is reachable through the Ingress): no runtime or revision that would
+    // tell an attacker which known bugs to try. Those are in <prefix>_build_info on the metrics port.
+    const info = { service: options.service, version: options.version };
     app.get(
       '/version',
       { schema: { tags: ['health'], summary: 'Build information', response: { 200: VersionInfo } } },

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,14 +12,27 @@ declare module 'fastify' {
   }
 }
 
+export interface HttpMetricsOptions {
+  prefix: string;
+  /** What `<prefix>_build_info` reports (on the metrics port, not on the public /version). */
+  build: { version: string; revision: string };
+}
+
 /**
- * GET /metrics in Prometheus text format: process metrics and the request duration histogram by
- * method, route and status. Each app has its own registry (tests build many apps in one process).
+ * The app's Prometheus registry: process metrics, `<prefix>_build_info` and the request duration
+ * histogram by method, route and status. Each app has its own registry (tests build many apps in
+ * one process). It is served by runService on METRICS_PORT (metrics-listener.ts), not by the app.
  */
 export default fp(
-  async (app, { prefix }: { prefix: string }) => {
+  async (app, { prefix, build }: HttpMetricsOptions) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    new Gauge({
+      name: `${prefix}_build_info`,
+      help: 'Always 1: the build and runtime of this process in its labels.',
+      labelNames: ['version', 'revision', 'node'] as const,
+      registers: [registry],
+    }).set({ version: build.version, revision: build.revision, node: process.version }, 1);
     const httpDuration = new Histogram({
       name: `${prefix}_http_request_duration_seconds`,
       help: 'HTTP request duration by method, route and status code (event streams excluded).',
@@ -39,11 +52,6 @@ export default fp(
         );
       }
       done();
-    });
-
-    app.get('/metrics', async (_request, reply) => {
-      reply.type(registry.contentType).header('cache-control', 'no-store');
-      return registry.metrics();
     });
   },
   { name: 'http-metrics' },

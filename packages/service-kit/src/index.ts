@@ -1,7 +1,9 @@
 export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig } from './config.ts';
 export { default as health, type HealthOptions } from './health.ts';
-export { default as httpMetrics } from './http-metrics.ts';
+export { default as httpMetrics, type HttpMetricsOptions } from './http-metrics.ts';
 export { runService } from './lifecycle.ts';
+export { listTag } from './list-tag.ts';
+export { listenMetrics, metricsListener } from './metrics-listener.ts';
 export { sendProblem } from './problem.ts';
 export { acceptedRequestId } from './request-id.ts';
 export { default as requestLog } from './request-log.ts';

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { listTag } from './list-tag.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -13,7 +14,9 @@ declare module 'fastify' {
 
 /**
  * One JSON log line per request, written when the response is done, with the request id that is
- * also echoed to the client (Fastify's own two lines per request are turned off by the service).
+ * also echoed to the client. The line has the route template, never the URL: a URL holds the
+ * list id, which is the list's credential; `list` is a tag of it that cannot be turned back
+ * (list-tag.ts) (Fastify's own two lines per request are turned off by the service).
  * Callback-style hooks: they run on every request, and an async hook costs a promise and a
  * microtask turn each.
  */
@@ -27,7 +30,7 @@ export default fp(
       const line = {
         method: request.method,
         route: request.routeOptions.url ?? 'unmatched',
-        url: request.url,
+        list: listTag(request.url),
         status: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
       };

@@ -24,7 +24,8 @@ export interface Service {
 /** Starts a service as a real child process and waits until its ready URL answers. */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const child = spawn(process.execPath, [options.script], {
-    env: { ...process.env, ...options.env },
+    // Metrics on a free port unless the test reads them: tests run many services on one host.
+    env: { ...process.env, METRICS_PORT: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

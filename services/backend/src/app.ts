@@ -75,7 +75,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   });
   await app.register(problems);
   await app.register(requestLog);
-  await app.register(httpMetrics, { prefix: 'tasktier_backend' });
+  const build = { version: config.APP_VERSION ?? VERSION, revision: config.APP_REVISION ?? 'unknown' };
+  await app.register(httpMetrics, { prefix: 'tasktier_backend', build });
   await app.register(metrics, { prefix: 'tasktier_backend' });
   await app.register(cors, {
     origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
@@ -88,8 +89,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   await app.register(redis, { config });
   await app.register(health, {
     service: SERVICE_NAME,
-    version: config.APP_VERSION ?? VERSION,
-    revision: config.APP_REVISION ?? 'unknown',
+    version: build.version,
     dependencyReady: () => app.redisAnswers(),
     dependencyName: 'redis',
   });

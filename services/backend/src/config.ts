@@ -2,7 +2,7 @@ import { ConfigError, commonConfigFields, loadServiceConfig } from '@tasktier/se
 import { type Static, Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  ...commonConfigFields(5000),
+  ...commonConfigFields(5000, 9464),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   REDIS_USERNAME: Type.Optional(Type.String()),
   REDIS_PASSWORD: Type.Optional(Type.String()),

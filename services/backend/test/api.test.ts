@@ -1,5 +1,5 @@
 import type { Todo } from '@tasktier/contract';
-import type { RedisServer } from '@tasktier/testkit';
+import { type RedisServer, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
 
@@ -201,9 +201,11 @@ describe('operations endpoints', () => {
   it('serves health, readiness, version and an OpenAPI 3.1 document', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
-    expect((await app.inject({ method: 'GET', url: '/version' })).json()).toMatchObject({
-      service: 'tasktier-backend',
-    });
+    // Public: no runtime or revision.
+    expect(Object.keys((await app.inject({ method: 'GET', url: '/version' })).json()).sort()).toEqual([
+      'service',
+      'version',
+    ]);
     const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
@@ -231,15 +233,27 @@ describe('operations endpoints', () => {
       const requestLines = lines.filter((line) => line.msg === 'request');
       expect(requestLines).toHaveLength(1);
       expect(requestLines[0]).toMatchObject({ requestId: 'trace-me-1', method: 'GET', route: '/healthz', status: 200 });
+
+      // A list id is a credential: the lines name the route and a tag of the list, never the id.
+      await waitFor('the backend to connect to Redis', () => logged.redisAnswers());
+      const listId = (await logged.inject({ method: 'POST', url: '/api/lists' })).json().id as string;
+      await logged.inject({ method: 'POST', url: `/api/lists/${listId}/todos`, payload: { title: 'secret list' } });
+      await logged.inject({ method: 'GET', url: `/api/lists/${listId}/todos?x=1` });
+      const listLines = lines.filter((line) => line.msg === 'request' && String(line.route).includes(':listId'));
+      expect(listLines.map((line) => line.route)).toEqual(['/api/lists/:listId/todos', '/api/lists/:listId/todos']);
+      expect(listLines[0]?.list).toMatch(/^[A-Za-z0-9_-]{8}$/);
+      expect(listLines[1]?.list).toBe(listLines[0]?.list);
+      expect(JSON.stringify(lines)).not.toContain(listId);
     } finally {
       await logged.close();
     }
   });
 
-  it('exposes request and Redis metrics in Prometheus text format', async () => {
+  it('keeps request and Redis metrics in its registry, served on the metrics port only', async () => {
     await post({ title: 'count me' });
-    const response = await app.inject({ method: 'GET', url: '/metrics' });
-    expect(response.headers['content-type']).toMatch(/^text\/plain/);
+    // The public port has no /metrics: it names routes, pools and the runtime.
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    const response = { body: await app.metricsRegistry.metrics() };
     expect(response.body).toMatch(
       /tasktier_backend_http_request_duration_seconds_bucket\{.*method="POST",route="\/api\/lists\/:listId\/todos",status_code="201"/,
     );
@@ -248,5 +262,6 @@ describe('operations endpoints', () => {
     );
     expect(response.body).toContain('tasktier_backend_redis_command_errors_total');
     expect(response.body).toContain('process_resident_memory_bytes');
+    expect(response.body).toMatch(/tasktier_backend_build_info\{version="[^"]+",revision="[^"]+",node="v\d+/);
   });
 });

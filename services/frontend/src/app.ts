@@ -48,13 +48,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(problems);
   await app.register(requestLog);
   await app.register(securityHeaders);
-  await app.register(httpMetrics, { prefix: 'tasktier_frontend' });
-  await app.register(metrics, { prefix: 'tasktier_frontend' });
-  await app.register(health, {
-    service: 'frontend',
+  const build = {
     version: options.version ?? config.APP_VERSION ?? '0.0.0-dev',
     revision: config.APP_REVISION ?? 'unknown',
-  });
+  };
+  await app.register(httpMetrics, { prefix: 'tasktier_frontend', build });
+  await app.register(metrics, { prefix: 'tasktier_frontend' });
+  await app.register(health, { service: 'frontend', version: build.version });
   const upstream = {
     backendUrl: config.BACKEND_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,

@@ -2,7 +2,7 @@ import { ConfigError, commonConfigFields, loadServiceConfig } from '@tasktier/se
 import { type Static, Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  ...commonConfigFields(8080),
+  ...commonConfigFields(8080, 9465),
   /** Where /api/* goes: the backend Service (origin only, no path). */
   BACKEND_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:5000' }),
   /** Time to wait for the backend's response headers, and between body chunks (not for event streams). */

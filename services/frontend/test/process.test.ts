@@ -44,6 +44,34 @@ describe('dist/server.js', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('serves /metrics on METRICS_PORT only, and exits 1 when that port is taken', async () => {
+    const port = await getFreePort();
+    const metricsPort = await getFreePort();
+    const service = await startService({
+      name: 'frontend',
+      script,
+      env: { PORT: String(port), METRICS_PORT: String(metricsPort), HOST: '127.0.0.1', BACKEND_URL: upstream.url },
+      readyUrl: `http://127.0.0.1:${port}/readyz`,
+    });
+    try {
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^tasktier_frontend_build_info\{.*node="v/m);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/`)).status).toBe(404);
+      // A second process on the same metrics port cannot serve metrics: it says so and exits.
+      const clash = spawnSync(process.execPath, [script], {
+        env: { ...process.env, PORT: '0', METRICS_PORT: String(metricsPort), HOST: '127.0.0.1', LOG_LEVEL: 'error' },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      expect(clash.status).toBe(1);
+      expect(clash.stdout).toMatch(/EADDRINUSE.*"msg":"could not listen"/);
+    } finally {
+      await service.stop();
+    }
+  });
+
   it('on SIGTERM: unready at once, serves through the drain, ends event streams, exits 0', async () => {
     const port = await getFreePort();
     const base = `http://127.0.0.1:${port}`;

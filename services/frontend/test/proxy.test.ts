@@ -338,7 +338,7 @@ describe('backend failures become problem+json', () => {
     const { app, base } = await frontendFor(upstream);
     const body = await expectProblem(await fetch(`${base}/api/lists/${LIST}/todos`), 504, /did not answer in time/);
     expect(body.type).toBe('urn:tasktier:problem:upstream-timeout');
-    const metrics = (await app.inject({ url: '/metrics' })).body;
+    const metrics = await app.metricsRegistry.metrics();
     expect(metrics).toMatch(/tasktier_frontend_upstream_errors_total\{kind="timeout"\} 1/);
   });
 
@@ -516,11 +516,11 @@ describe('the live-sync event stream', () => {
     const stream = collect(response);
     await waitFor('the ready event', () => stream.text().includes('event: ready'));
     expect(backend.open()).toBe(1);
-    expect((await app.inject({ url: '/metrics' })).body).toContain('tasktier_frontend_sse_streams 1');
+    expect(await app.metricsRegistry.metrics()).toContain('tasktier_frontend_sse_streams 1');
     response.destroy();
     await waitFor('the backend stream to close', () => backend.closed.length === 1);
     await waitFor('the gauge to drop', async () =>
-      (await app.inject({ url: '/metrics' })).body.includes('tasktier_frontend_sse_streams 0'),
+      (await app.metricsRegistry.metrics()).includes('tasktier_frontend_sse_streams 0'),
     );
   });
 

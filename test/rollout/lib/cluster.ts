@@ -270,6 +270,8 @@ export class Cluster {
       LOG_LEVEL: 'warn',
       DRAIN_DELAY_MS: String(TIMING.drainDelayMs),
       SHUTDOWN_TIMEOUT_MS: String(TIMING.shutdownTimeoutMs),
+      // Many replicas on one host: each takes a free metrics port.
+      METRICS_PORT: '0',
     };
     return tier === 'backend'
       ? { ...common, REDIS_URL: this.redis.url }
