@@ -6,6 +6,8 @@ declare module 'fastify' {
     metrics: {
       observeRedis(operation: string, seconds: number, failed: boolean): void;
       sseClients: Gauge;
+      /** Connections dropped and reopened because Redis stopped answering on them. */
+      redisConnectionsReplaced: Counter<'connection'>;
     };
   }
 }
@@ -27,10 +29,17 @@ export default fp(
       labelNames: ['operation'] as const,
       registers,
     });
+    const redisConnectionsReplaced = new Counter({
+      name: `${prefix}_redis_connections_replaced_total`,
+      help: 'Redis connections dropped and reopened because they stopped answering (a lost node, no FIN).',
+      labelNames: ['connection'] as const,
+      registers,
+    });
     const sseClients = new Gauge({ name: `${prefix}_sse_clients`, help: 'Open live-sync event streams.', registers });
 
     app.decorate('metrics', {
       sseClients,
+      redisConnectionsReplaced,
       observeRedis(operation: string, seconds: number, failed: boolean) {
         redisDuration.observe({ operation }, seconds);
         if (failed) redisErrors.inc({ operation });

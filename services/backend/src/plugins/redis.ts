@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+import { watchConnection } from '../lib/connection-watchdog.ts';
 import { EventHub } from '../lib/event-hub.ts';
 import { TodoStore } from '../store/todo-store.ts';
 
@@ -57,6 +58,17 @@ export default fp(
     subscriber.on('error', logError('subscriber'));
     redis.on('ready', () => app.log.info('redis ready'));
 
+    const watch = (client: Redis, connection: string) =>
+      watchConnection(client, {
+        intervalMs: Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS),
+        timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        onReplace: (reason) => {
+          app.log.warn({ redis: connection, reason }, 'redis connection stopped answering; replacing it');
+          app.metrics.redisConnectionsReplaced.inc({ connection });
+        },
+      });
+    const stopWatching = [watch(redis, 'commands'), watch(subscriber, 'subscriber')];
+
     app.decorate('redis', redis);
     app.decorate(
       'store',
@@ -75,6 +87,7 @@ export default fp(
     });
 
     app.addHook('onClose', async () => {
+      for (const stop of stopWatching) stop();
       await Promise.allSettled([redis.quit(), subscriber.quit()]);
     });
   },
