@@ -26,10 +26,21 @@ export const TodoParams = Type.Object({
 });
 export type TodoParams = Static<typeof TodoParams>;
 
+/**
+ * No control characters in a title: C0 (U+0000-U+001F: line breaks, tabs, NUL...), DEL (U+007F)
+ * and C1 (U+0080-U+009F). They have no place in a one-line title, and JSON stores each as a 6-byte
+ * escape. Ajv compiles patterns with the `u` flag, where these escapes are code points.
+ */
+export const TITLE_PATTERN = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+/** What a refused title is told (Ajv's own message would only repeat the pattern). */
+export const TITLE_PATTERN_MESSAGE =
+  'must not contain control characters (line breaks, tabs and others in U+0000-U+001F, U+007F-U+009F)';
+
 const Title = Type.String({
   minLength: 1,
   maxLength: TITLE_MAX_LENGTH,
-  description: `What to do: 1 to ${TITLE_MAX_LENGTH} characters, not only spaces.`,
+  pattern: TITLE_PATTERN,
+  description: `What to do: 1 to ${TITLE_MAX_LENGTH} characters, not only spaces, no control characters.`,
 });
 const Completed = Type.Boolean({ description: 'Done or not.' });
 const Order = Type.Number({ description: 'Sort key: todos are listed by order, then by creation.' });
@@ -95,14 +106,23 @@ export type ChangeType = (typeof CHANGE_TYPES)[number];
 
 export interface ChangeEvent {
   type: ChangeType;
-  /** The list's version after this change; it only ever grows. */
+  /**
+   * The list's version after this change. It grows with every write, but it can go back when Redis
+   * does (a restored backup, writes lost in a crash): compare `revision`, not this.
+   */
   version: number;
+  /**
+   * `<version>.<token>`: names exactly one state of the list (the token is random per write). The
+   * ETag of GET /todos and the SSE `id:`. A client whose revision differs from this one refetches.
+   */
+  revision: string;
   todoId?: string;
 }
 
-/** The first event on every stream: the list's current version, so a client knows whether to resync. */
+/** The first event on every stream: the list's current revision, so a client knows whether to resync. */
 export interface ReadyEvent {
   version: number;
+  revision: string;
 }
 
 export const HealthStatus = Type.Object({ status: Type.String() });

@@ -81,7 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   await app.register(cors, {
     origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'X-Request-Id', 'If-None-Match'],
+    allowedHeaders: ['Content-Type', 'X-Request-Id', 'If-None-Match', 'If-Match'],
     exposedHeaders: ['Location', 'X-Request-Id', 'ETag'],
     credentials: false,
     maxAge: 600,

@@ -12,6 +12,10 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '*' }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   MAX_TODOS_PER_LIST: Type.Integer({ minimum: 1, default: 10000 }),
+  /** A list's todos as stored in Redis (JSON bytes); a write that would pass it gets 409. */
+  MAX_LIST_BYTES: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
+  /** A list without todos expires this long after its last change (0 = never); one with todos never does. */
+  EMPTY_LIST_TTL_SECONDS: Type.Integer({ minimum: 0, default: 86400 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

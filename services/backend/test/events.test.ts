@@ -1,4 +1,4 @@
-import type { ChangeEvent } from '@tasktier/contract';
+import type { ChangeEvent, ReadyEvent } from '@tasktier/contract';
 import { closeWithin } from '@tasktier/service-kit';
 import { type RedisServer, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,9 @@ describe('live change events (SSE)', () => {
     expect(onReplica2.headers.get('cache-control')).toBe('no-cache, no-transform');
     expect(onReplica2.headers.get('x-accel-buffering')).toBe('no');
     await waitFor('the ready event', () => onReplica2.events.length === 1);
-    expect(onReplica2.events[0]).toMatchObject({ event: 'ready', data: '{"version":0}' });
+    expect(onReplica2.events[0]?.event).toBe('ready');
+    const ready = JSON.parse(onReplica2.events[0]!.data) as ReadyEvent;
+    expect(ready).toEqual({ version: 0, revision: expect.stringMatching(/^0\.[A-Za-z0-9_-]{11}$/) });
     expect(onReplica2.retry).toBeGreaterThan(0);
 
     // Writes through replica 1.
@@ -94,11 +96,17 @@ describe('live change events (SSE)', () => {
     await waitFor('four change events', () => onReplica2.events.length === 5);
     const changes = onReplica2.events.slice(1).map((e) => ({ id: e.id, ...(JSON.parse(e.data) as ChangeEvent) }));
     expect(changes).toEqual([
-      { id: '1', type: 'todo.created', version: 1, todoId: created.id },
-      { id: '2', type: 'todo.updated', version: 2, todoId: created.id },
-      { id: '3', type: 'todo.deleted', version: 3, todoId: created.id },
-      { id: '4', type: 'todos.cleared', version: 4 },
+      { id: expect.any(String), type: 'todo.created', version: 1, revision: expect.any(String), todoId: created.id },
+      { id: expect.any(String), type: 'todo.updated', version: 2, revision: expect.any(String), todoId: created.id },
+      { id: expect.any(String), type: 'todo.deleted', version: 3, revision: expect.any(String), todoId: created.id },
+      { id: expect.any(String), type: 'todos.cleared', version: 4, revision: expect.any(String) },
     ]);
+    // The SSE id is the revision: `<version>.<token>`, a new token for every write.
+    for (const change of changes) {
+      expect(change.id).toBe(change.revision);
+      expect(change.revision).toMatch(new RegExp(`^${change.version}\\.[A-Za-z0-9_-]{11}$`));
+    }
+    expect(new Set(changes.map((change) => change.revision.split('.')[1])).size).toBe(4);
     onReplica2.close();
   });
 

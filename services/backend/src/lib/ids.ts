@@ -24,6 +24,12 @@ export const newListId = (): string => randomBytes(16).toString('base64url');
 /** 96 random bits: unique within a list without coordination between replicas. */
 export const newTodoId = (): string => randomId(12);
 
+/**
+ * 64 random bits: the token of one write, which makes a list revision and a todo ETag name one
+ * state only, even when Redis goes back in time (a restore, lost writes) and reuses a version.
+ */
+export const newToken = (): string => randomId(8);
+
 /** The incoming X-Request-Id if acceptable (service-kit's rule), otherwise a fresh one (96 random bits). */
 export function requestIdFrom(header: string | string[] | undefined): string {
   return acceptedRequestId(header) ?? randomId(12);

@@ -1,16 +1,29 @@
+/** A cached list body and the revision of the list it was built from. */
+export interface CachedBody {
+  revision: string;
+  body: Buffer;
+}
+
 /**
- * Serialized list bodies keyed by list and public base URL, each tagged with the list version it
- * was built from. Redis holds the version, and every read asks Redis whether it is still current
- * (in the same round trip that would fetch the todos), so a cached body is never stale, whichever
- * replica made the last write.
+ * Serialized list bodies keyed by list and public base URL, each tagged with the list revision it
+ * was built from. Redis holds the revision, and every read asks Redis whether it is still current
+ * (in the same round trip that would fetch the todos), so a cached body is never served for a
+ * state Redis no longer has, whichever replica made the last write and even after Redis went back
+ * in time (a restore, writes lost in a crash): a revision names one state only.
+ *
+ * "Newer" is the order in which this replica asked Redis, not the version number, which goes back
+ * with a restore: a body replaces the cached one unless the cached one came from a read this
+ * replica sent later (`ticket()`), so a slow reply cannot put back what a later one replaced, and
+ * the body for the revision Redis last named is the one kept, whatever its version.
  *
  * Bounded by bytes, not entries: big lists are cached too (rebuilding a 10,000-todo body for every
  * read cost ~25 ms of CPU and made such reads queue up under load; docs/performance.md), but a
  * replica never pins more than `maxBytes` of bodies. The oldest entries go first.
  */
 export class ListBodyCache {
-  private readonly entries = new Map<string, { version: number; body: Buffer }>();
+  private readonly entries = new Map<string, CachedBody & { ticket: number }>();
   private bytes = 0;
+  private tickets = 0;
 
   constructor(
     private readonly maxBytes = 16 * 1024 * 1024,
@@ -26,14 +39,26 @@ export class ListBodyCache {
     return this.bytes;
   }
 
-  get(key: string): { version: number; body: Buffer } | undefined {
+  /** Taken just before asking Redis: orders the answers, later reads get bigger tickets. */
+  ticket(): number {
+    this.tickets += 1;
+    return this.tickets;
+  }
+
+  get(key: string): CachedBody | undefined {
     return this.entries.get(key);
   }
 
-  set(key: string, version: number, body: Buffer): void {
+  /**
+   * Keeps `body` for `revision`, as Redis named it to the read that took `ticket`, unless the
+   * cached body came from a later read. Without a ticket, the body is kept as the latest.
+   */
+  set(key: string, revision: string, body: Buffer, ticket = this.ticket()): void {
+    const current = this.entries.get(key);
+    if (current && current.ticket > ticket) return;
     this.delete(key);
     if (body.length > this.maxBodyBytes) return;
-    this.entries.set(key, { version, body });
+    this.entries.set(key, { revision, body, ticket });
     this.bytes += body.length + key.length;
     for (const oldest of this.entries.keys()) {
       if (this.bytes <= this.maxBytes) break;

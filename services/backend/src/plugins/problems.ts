@@ -1,9 +1,9 @@
-import { BODY_LIMIT_BYTES } from '@tasktier/contract';
+import { BODY_LIMIT_BYTES, TITLE_PATTERN, TITLE_PATTERN_MESSAGE } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyError } from 'fastify';
 import fp from 'fastify-plugin';
 import { StorageFullError, StorageUnavailableError } from '../store/errors.ts';
-import { ListFullError, NotFoundError } from '../store/todo-store.ts';
+import { ListFullError, ListTooBigError, NotFoundError, PreconditionFailedError } from '../store/todo-store.ts';
 
 /** Every error becomes application/problem+json with a detail a person can act on. */
 export default fp(
@@ -35,6 +35,24 @@ export default fp(
           'List full',
         );
       }
+      if (error instanceof ListTooBigError) {
+        return sendProblem(
+          reply,
+          409,
+          `a list holds at most ${error.limitBytes} bytes of todos as stored; shorten or delete some before adding more`,
+          'list-too-big',
+          'List too big',
+        );
+      }
+      if (error instanceof PreconditionFailedError) {
+        return sendProblem(
+          reply,
+          412,
+          'the todo changed since the version named in If-Match (or If-Match names no ETag of it): read it again, then retry',
+          'precondition-failed',
+          'Precondition failed',
+        );
+      }
       if (error instanceof StorageFullError) {
         return sendProblem(
           reply,
@@ -50,6 +68,12 @@ export default fp(
       }
       if (error.validation) {
         // Ajv's message names the field, e.g. "body/title must NOT have more than 1000 characters".
+        // For the title pattern it would only quote the pattern: say what it means instead.
+        const [first] = error.validation;
+        if (first?.keyword === 'pattern' && first.params.pattern === TITLE_PATTERN) {
+          const where = `${error.validationContext ?? 'body'}${first.instancePath}`;
+          return sendProblem(reply, 400, `${where} ${TITLE_PATTERN_MESSAGE}`, 'validation');
+        }
         return sendProblem(reply, 400, error.message, 'validation');
       }
       switch (error.code) {

@@ -72,8 +72,15 @@ export default fp(
     app.decorate('redis', redis);
     app.decorate(
       'store',
-      new TodoStore(redis, config.REDIS_KEY_PREFIX, config.MAX_TODOS_PER_LIST, (operation, seconds, failed) =>
-        app.metrics.observeRedis(operation, seconds, failed),
+      new TodoStore(
+        redis,
+        config.REDIS_KEY_PREFIX,
+        {
+          maxTodos: config.MAX_TODOS_PER_LIST,
+          maxListBytes: config.MAX_LIST_BYTES,
+          emptyListTtlSeconds: config.EMPTY_LIST_TTL_SECONDS,
+        },
+        (operation, seconds, failed) => app.metrics.observeRedis(operation, seconds, failed),
       ),
     );
     app.decorate('events', new EventHub(subscriber, app.log));

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ListIdParams, Problem } from '@tasktier/contract';
+import { ListIdParams, Problem, type ReadyEvent } from '@tasktier/contract';
+import { parseChangeEvent } from '../store/todo-store.ts';
 
 export interface EventsOptions {
   heartbeatMs: number;
@@ -10,7 +11,7 @@ export interface EventsOptions {
 
 /**
  * GET /api/lists/:listId/events: Server-Sent Events fed by the Redis pub/sub channel of the list.
- * The first event, `ready`, carries the list's version so a (re)connecting client knows whether
+ * The first event, `ready`, carries the list's revision so a (re)connecting client knows whether
  * to refetch. Streams end when the server shuts down (after the drain) so browsers reconnect to
  * another replica, and when the Redis subscription was interrupted (events may have been missed).
  */
@@ -50,14 +51,15 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
       const { listId } = request.params;
       const stream = new PassThrough();
       const forward = (message: string) => {
-        const version = /"version":(\d+)/.exec(message)?.[1] ?? '';
-        stream.write(`id: ${version}\nevent: change\ndata: ${message}\n\n`);
+        const revision = parseChangeEvent(message)?.revision ?? '';
+        stream.write(`id: ${revision}\nevent: change\ndata: ${message}\n\n`);
       };
       // Subscribe before reading the version, so no change can fall between the two.
       const unsubscribe = await app.events.subscribe(app.store.channel(listId), forward);
-      let version: number;
+      let ready: ReadyEvent;
       try {
-        version = (await app.store.readList(listId)).version;
+        const { version, revision } = await app.store.readList(listId);
+        ready = { version, revision };
       } catch (error) {
         unsubscribe();
         throw error;
@@ -71,7 +73,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
         app.metrics.sseClients.dec();
         stream.end();
       });
-      stream.write(`retry: ${retryMs}\nevent: ready\ndata: {"version":${version}}\n\n`);
+      stream.write(`retry: ${retryMs}\nevent: ready\ndata: ${JSON.stringify(ready)}\n\n`);
       return (
         reply
           .header('content-type', 'text/event-stream; charset=utf-8')

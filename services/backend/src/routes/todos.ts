@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, NewTodo, Problem, Todo, TodoArray, TodoParams, TodoPatch } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import { Type } from 'typebox';
+import { ifMatchCondition, noneMatchHits } from '../lib/etags.ts';
 import { newTodoId } from '../lib/ids.ts';
 import { ListBodyCache } from '../lib/list-cache.ts';
 import { publicBase } from '../lib/urls.ts';
-import { parseTodos } from '../store/todo-store.ts';
+import { parseTodos, type StoredTodo } from '../store/todo-store.ts';
 import type { RouteOptions } from './options.ts';
 import { todoView } from './todo-view.ts';
 
@@ -13,6 +14,15 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const BLANK = /^\s*$/;
 const NoBody = Type.Null({ description: 'No body' });
 const errors = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem, 507: Problem };
+const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({
+      description:
+        "The todo's ETag (or a list of them, or *): the change is made only if the todo is still as that ETag " +
+        'names it, otherwise 412. Without If-Match the last write wins.',
+    }),
+  ),
+});
 
 /** The Todo-Backend contract, scoped to one list. */
 const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProxy }) => {
@@ -34,26 +44,27 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
       const { listId } = request.params;
       const url = listUrl(request, listId);
       const cached = cache.get(url);
-      const { version, rows } = await app.store.readTodos(listId, cached?.version);
-      // The read path is the hot one: serve the body built for this version if we have it, else
-      // build it once. Redis said which version is current, so this is never stale. After a write,
-      // several reads get the new version's todos at once: the first builds the body, the others
-      // find it in the cache when their reply arrives.
+      const ticket = cache.ticket();
+      const { revision, rows } = await app.store.readTodos(listId, cached?.revision);
+      // The read path is the hot one: serve the body built for this revision if we have it, else
+      // build it once. Redis said which revision is current, so this is never stale, even when
+      // Redis went back in time (the revision's token differs then). After a write, several reads
+      // get the new revision's todos at once: the first builds the body, the others find it in
+      // the cache when their reply arrives.
       let body = cached?.body ?? EMPTY;
       if (rows) {
         const now = cache.get(url);
-        if (now?.version === version) {
+        if (now?.revision === revision) {
           body = now.body;
         } else {
           // Kept as UTF-8 bytes, so a cached body is not encoded again for every response.
           body = Buffer.from(JSON.stringify(parseTodos(rows).map((todo) => todoView(todo, url))));
-          // Never replace a newer version's body with this (older) one.
-          if (!now || now.version < version) cache.set(url, version, body);
+          cache.set(url, revision, body, ticket);
         }
       }
-      const etag = `"${version}"`;
+      const etag = `"${revision}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
-      if (request.headers['if-none-match'] === etag) {
+      if (noneMatchHits(request.headers['if-none-match'], revision)) {
         // No body and no Content-Length on a 304 (undici rejects one with a length).
         return reply.code(304).send(undefined as unknown as Todo[]);
       }
@@ -80,6 +91,7 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
       const { todo } = await app.store.createTodo(listId, newTodoId(), request.body, new Date().toISOString());
       const view = todoView(todo, listUrl(request, listId));
       reply.code(201).header('location', view.url);
+      setTodoEtag(reply, todo);
       return view;
     },
   );
@@ -102,10 +114,20 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
 
   app.get(
     '/api/lists/:listId/todos/:todoId',
-    { schema: { tags: ['todos'], summary: 'Read a todo', params: TodoParams, response: { 200: Todo, ...errors } } },
-    async (request) => {
+    {
+      schema: {
+        tags: ['todos'],
+        summary: 'Read a todo',
+        description: 'The ETag names this state of the todo; send it in If-Match to change or delete it safely.',
+        params: TodoParams,
+        response: { 200: Todo, ...errors },
+      },
+    },
+    async (request, reply) => {
       const { listId, todoId } = request.params;
-      return todoView(await app.store.readTodo(listId, todoId), listUrl(request, listId));
+      const todo = await app.store.readTodo(listId, todoId);
+      setTodoEtag(reply, todo);
+      return todoView(todo, listUrl(request, listId));
     },
   );
 
@@ -114,29 +136,51 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     {
       schema: {
         tags: ['todos'],
-        summary: 'Change some fields of a todo',
+        summary: 'Change some fields of a todo (If-Match: only if unchanged; without it the last write wins)',
         params: TodoParams,
+        headers: IfMatchHeaders,
         body: TodoPatch,
-        response: { 200: Todo, ...errors },
+        response: { 200: Todo, ...errors, 412: Problem },
       },
     },
     async (request, reply) => {
       const { listId, todoId } = request.params;
       if (request.body.title !== undefined && BLANK.test(request.body.title)) return blankTitle(reply);
-      const { todo } = await app.store.updateTodo(listId, todoId, request.body, new Date().toISOString());
+      const { todo } = await app.store.updateTodo(
+        listId,
+        todoId,
+        request.body,
+        new Date().toISOString(),
+        ifMatchCondition(request.headers['if-match']),
+      );
+      setTodoEtag(reply, todo);
       return todoView(todo, listUrl(request, listId));
     },
   );
 
   app.delete(
     '/api/lists/:listId/todos/:todoId',
-    { schema: { tags: ['todos'], summary: 'Delete a todo', params: TodoParams, response: { 204: NoBody, ...errors } } },
+    {
+      schema: {
+        tags: ['todos'],
+        summary: 'Delete a todo (If-Match: only if unchanged; without it the last write wins)',
+        params: TodoParams,
+        headers: IfMatchHeaders,
+        response: { 204: NoBody, ...errors, 412: Problem },
+      },
+    },
     async (request, reply) => {
-      await app.store.deleteTodo(request.params.listId, request.params.todoId);
+      const { listId, todoId } = request.params;
+      await app.store.deleteTodo(listId, todoId, ifMatchCondition(request.headers['if-match']));
       return reply.code(204).send(null);
     },
   );
 };
+
+/** A todo's ETag is its `rev`; todos stored before revs existed have none until their next change. */
+function setTodoEtag(reply: { header(name: string, value: string): unknown }, todo: StoredTodo): void {
+  if (todo.rev) reply.header('etag', `"${todo.rev}"`);
+}
 
 const EMPTY = Buffer.alloc(0);
 

@@ -3,73 +3,134 @@
  * between replicas) and costs one round trip. Todos are JSON values in one hash per list, so a
  * read of a whole list is one HVALS.
  *
- * Keys: KEYS[1] = list meta hash {createdAt, v (version), seq (creation counter)},
- *       KEYS[2] = todos hash {todoId -> JSON}.
- * Error replies are negative integers: -1 no such list, -2 list full, -3 no such todo.
+ * Keys: KEYS[1] = list meta hash {createdAt, v (version), seq (creation counter), r (token of the
+ *       last write), bytes (sum of the todos' JSON lengths)}, KEYS[2] = todos hash {todoId -> JSON}.
+ * A list's revision is `<v>.<r>`. The version alone cannot tell two states apart once Redis went
+ * back in time (a restored backup, writes lost in a crash, a failover): the same number then names
+ * another state. The token is random per write, so a revision names one state only.
+ * Lists written before `r` existed have an empty token until their next write.
+ *
+ * Every write takes a fresh random token from the caller (Lua has no good randomness): it becomes
+ * the list's `r` and the `rev` of the todo it creates or changes (that todo's ETag).
+ * Error replies are negative integers: -1 no such list, -2 list full, -3 no such todo,
+ * -4 over the byte budget, -5 If-Match did not match.
  */
 
+// The list's byte count; computed once for lists stored before it was kept.
+const LIST_BYTES = `
+local function listBytes()
+  local stored = redis.call('HGET', KEYS[1], 'bytes')
+  if stored then return tonumber(stored) end
+  local total = 0
+  for _, json in ipairs(redis.call('HVALS', KEYS[2])) do total = total + #json end
+  return total
+end
+`;
+
+// An empty list expires (ttl seconds, 0 = never); a list with todos must not.
+const ARM_EXPIRY = `
+local function armExpiry(ttl)
+  if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+end
+`;
+
+// ifMatch: '' = no condition, '*' = any current todo, else ',tag1,tag2,' (strong tags only).
+const MATCHES = `
+local function matches(ifMatch, todo)
+  if ifMatch == '' or ifMatch == '*' then return true end
+  return todo.rev ~= nil and string.find(ifMatch, ',' .. todo.rev .. ',', 1, true) ~= nil
+end
+`;
+
+// ARGV: createdAt, token, empty-list ttl seconds
 export const CREATE_LIST = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0)
+redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0, 'r', ARGV[2], 'bytes', 0)
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
 `;
 
-// ARGV: todoId, title, completed ('1'|'0'), order ('' = none), now, maxTodos, channel
-export const CREATE_TODO = `
+// ARGV: todoId, title, completed ('1'|'0'), order ('' = none), now, maxTodos, channel, token, maxBytes
+export const CREATE_TODO = `${LIST_BYTES}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[6]) then return {-2} end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local todo = {id = ARGV[1], title = ARGV[2], completed = ARGV[3] == '1', createdAt = ARGV[5], updatedAt = ARGV[5], seq = seq}
+local count = redis.call('HLEN', KEYS[2])
+if count >= tonumber(ARGV[6]) then return {-2} end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') + 1
+local todo = {id = ARGV[1], title = ARGV[2], completed = ARGV[3] == '1', createdAt = ARGV[5], updatedAt = ARGV[5], seq = seq, rev = ARGV[8]}
 if ARGV[4] ~= '' then todo.order = tonumber(ARGV[4]) end
 local json = cjson.encode(todo)
+local bytes = listBytes() + #json
+if bytes > tonumber(ARGV[9]) then return {-4} end
 redis.call('HSET', KEYS[2], ARGV[1], json)
+if count == 0 then redis.call('PERSIST', KEYS[1]) end
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PUBLISH', ARGV[7], cjson.encode({type = 'todo.created', version = v, todoId = ARGV[1]}))
-return {v, json}
+redis.call('HSET', KEYS[1], 'seq', seq, 'r', ARGV[8], 'bytes', bytes)
+local revision = v .. '.' .. ARGV[8]
+redis.call('PUBLISH', ARGV[7], cjson.encode({type = 'todo.created', version = v, revision = revision, todoId = ARGV[1]}))
+return {revision, json}
 `;
 
-// ARGV: todoId, patch JSON (only title/completed/order), now, channel
-export const UPDATE_TODO = `
+// ARGV: todoId, patch JSON (only title/completed/order), now, channel, token, maxBytes, ifMatch
+export const UPDATE_TODO = `${LIST_BYTES}${MATCHES}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if not current then return {-3} end
 local todo = cjson.decode(current)
+if not matches(ARGV[7], todo) then return {-5} end
 local patch = cjson.decode(ARGV[2])
 for k, val in pairs(patch) do todo[k] = val end
 todo.updatedAt = ARGV[3]
+todo.rev = ARGV[5]
 local json = cjson.encode(todo)
+local bytes = listBytes() - #current + #json
+-- A change that shrinks a todo is always let through, even in a list over a lowered budget.
+if #json > #current and bytes > tonumber(ARGV[6]) then return {-4} end
 redis.call('HSET', KEYS[2], ARGV[1], json)
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'todo.updated', version = v, todoId = ARGV[1]}))
-return {v, json}
+redis.call('HSET', KEYS[1], 'r', ARGV[5], 'bytes', bytes)
+local revision = v .. '.' .. ARGV[5]
+redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'todo.updated', version = v, revision = revision, todoId = ARGV[1]}))
+return {revision, json}
 `;
 
-// ARGV: todoId, channel
-export const DELETE_TODO = `
+// ARGV: todoId, channel, token, ifMatch, empty-list ttl seconds
+export const DELETE_TODO = `${LIST_BYTES}${MATCHES}${ARM_EXPIRY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return {-3} end
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if not current then return {-3} end
+if not matches(ARGV[4], cjson.decode(current)) then return {-5} end
+local bytes = listBytes() - #current
+redis.call('HDEL', KEYS[2], ARGV[1])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PUBLISH', ARGV[2], cjson.encode({type = 'todo.deleted', version = v, todoId = ARGV[1]}))
-return {v}
+redis.call('HSET', KEYS[1], 'r', ARGV[3], 'bytes', bytes)
+if redis.call('EXISTS', KEYS[2]) == 0 then armExpiry(tonumber(ARGV[5])) end
+local revision = v .. '.' .. ARGV[3]
+redis.call('PUBLISH', ARGV[2], cjson.encode({type = 'todo.deleted', version = v, revision = revision, todoId = ARGV[1]}))
+return {revision}
 `;
 
-// ARGV: channel
-export const CLEAR_TODOS = `
+// ARGV: channel, token, empty-list ttl seconds
+export const CLEAR_TODOS = `${ARM_EXPIRY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 redis.call('DEL', KEYS[2])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PUBLISH', ARGV[1], cjson.encode({type = 'todos.cleared', version = v}))
-return {v}
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'bytes', 0)
+armExpiry(tonumber(ARGV[3]))
+local revision = v .. '.' .. ARGV[2]
+redis.call('PUBLISH', ARGV[1], cjson.encode({type = 'todos.cleared', version = v, revision = revision}))
+return {revision}
 `;
 
-// ARGV: the version the caller already has cached ('' = none).
-// Answers {-1}, {v} when the cache is current, or {v, todo JSON...}.
+// ARGV: the revision the caller already has cached ('' = none).
+// Answers {-1}, {revision} when the cache is current, or {revision, todo JSON...}.
 export const READ_TODOS = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return {-1} end
-if v == ARGV[1] then return {tonumber(v)} end
+local meta = redis.call('HMGET', KEYS[1], 'v', 'r')
+if not meta[1] then return {-1} end
+local revision = meta[1] .. '.' .. (meta[2] or '')
+if revision == ARGV[1] then return {revision} end
 local out = redis.call('HVALS', KEYS[2])
-table.insert(out, 1, tonumber(v))
+table.insert(out, 1, revision)
 return out
 `;
 
@@ -81,9 +142,9 @@ if not json then return {-3} end
 return {0, json}
 `;
 
-// Answers {-1} or {createdAt, version, todoCount}
+// Answers {-1} or {createdAt, version, todoCount, revision}
 export const READ_LIST = `
-local meta = redis.call('HMGET', KEYS[1], 'createdAt', 'v')
+local meta = redis.call('HMGET', KEYS[1], 'createdAt', 'v', 'r')
 if not meta[1] then return {-1} end
-return {meta[1], tonumber(meta[2]), redis.call('HLEN', KEYS[2])}
+return {meta[1], tonumber(meta[2]), redis.call('HLEN', KEYS[2]), meta[2] .. '.' .. (meta[3] or '')}
 `;

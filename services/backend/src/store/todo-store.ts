@@ -1,4 +1,6 @@
+import type { ChangeEvent } from '@tasktier/contract';
 import type { Redis } from 'ioredis';
+import { newToken } from '../lib/ids.ts';
 import { classifyRedisError } from './errors.ts';
 import * as lua from './lua.ts';
 import { Script } from './script.ts';
@@ -12,14 +14,33 @@ export interface StoredTodo {
   createdAt: string;
   updatedAt: string;
   seq: number;
+  /** Replaced by every change of this todo: its ETag. Missing on todos not changed since it was added. */
+  rev?: string;
 }
 
 export interface StoredList {
   id: string;
   createdAt: string;
   version: number;
+  /** `<version>.<token of the last write>`: names one state of the list, even after Redis went back in time. */
+  revision: string;
   todoCount: number;
 }
+
+/** The limits every write is checked against (inside its script, so replicas cannot race past them). */
+export interface StoreLimits {
+  maxTodos: number;
+  /** The sum of a list's todos as stored (JSON bytes). */
+  maxListBytes: number;
+  /** A list without todos expires this long after its last change; 0 = never. */
+  emptyListTtlSeconds: number;
+}
+
+/**
+ * A PATCH or DELETE precondition: undefined = none (last write wins), '*' = the todo exists,
+ * otherwise the strong ETag values (without quotes) of which one must be the todo's.
+ */
+export type IfMatch = undefined | '*' | readonly string[];
 
 export type TodoFields = { title?: string; completed?: boolean; order?: number };
 
@@ -32,6 +53,18 @@ export class NotFoundError extends Error {
 export class ListFullError extends Error {
   constructor(readonly limit: number) {
     super(`list is full (${limit} todos)`);
+  }
+}
+
+export class ListTooBigError extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`list would exceed ${limitBytes} bytes`);
+  }
+}
+
+export class PreconditionFailedError extends Error {
+  constructor() {
+    super('the todo changed since the ETag given in If-Match');
   }
 }
 
@@ -63,12 +96,38 @@ export function parseTodos(rows: readonly string[]): StoredTodo[] {
   return todos.sort(compareTodos);
 }
 
+/**
+ * A change event as the scripts publish it; undefined if it is not one (nothing else publishes on
+ * the channel, but a bad message must not take the stream down).
+ */
+export function parseChangeEvent(message: string): ChangeEvent | undefined {
+  try {
+    const event = JSON.parse(message) as Partial<ChangeEvent> | null;
+    if (typeof event?.revision !== 'string' || typeof event.version !== 'number') return undefined;
+    return event as ChangeEvent;
+  } catch {
+    return undefined;
+  }
+}
+
+// Our tokens are base64url; a tag with any other character cannot match, nor break the list below.
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** The If-Match condition as the scripts take it: '', '*' or ',tag1,tag2,' (',' matches nothing). */
+function ifMatchArg(ifMatch: IfMatch): string {
+  if (ifMatch === undefined || ifMatch === '*') return ifMatch ?? '';
+  return `,${ifMatch
+    .filter((tag) => TOKEN.test(tag))
+    .map((tag) => `${tag},`)
+    .join('')}`;
+}
+
 /** Every list operation, each one atomic and one Redis round trip. */
 export class TodoStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly maxTodos: number,
+    private readonly limits: StoreLimits,
     private readonly observe: StoreObserver = () => {},
   ) {}
 
@@ -96,32 +155,32 @@ export class TodoStore {
   }
 
   async createList(listId: string, createdAt: string): Promise<boolean> {
-    return (await this.run(scripts.createList, listId, [createdAt])) === 1;
+    return (await this.run(scripts.createList, listId, [createdAt, newToken(), this.limits.emptyListTtlSeconds])) === 1;
   }
 
   async readList(listId: string): Promise<StoredList> {
-    const reply = (await this.run(scripts.readList, listId, [])) as [string | number, number, number];
+    const reply = (await this.run(scripts.readList, listId, [])) as [string | number, number, number, string];
     if (reply[0] === -1) throw new NotFoundError('list');
-    return { id: listId, createdAt: String(reply[0]), version: reply[1], todoCount: reply[2] };
+    return { id: listId, createdAt: String(reply[0]), version: reply[1], todoCount: reply[2], revision: reply[3] };
   }
 
   /**
-   * The list's version and, unless `knownVersion` is the current one (the caller's cached copy is
-   * then current and Redis sends no todos), its todos as stored: JSON, unsorted. `parseTodos`
+   * The list's revision and, unless `knownRevision` is the current one (the caller's cached copy
+   * is then current and Redis sends no todos), its todos as stored: JSON, unsorted. `parseTodos`
    * turns them into the API's order; it is left to the caller because a concurrent request may
-   * already have built the body for this version.
+   * already have built the body for this revision.
    */
-  async readTodos(listId: string, knownVersion?: number): Promise<{ version: number; rows?: string[] }> {
-    const reply = (await this.run(scripts.readTodos, listId, [knownVersion ?? ''])) as [number, ...string[]];
-    const version = reply[0];
-    if (version === -1) throw new NotFoundError('list');
-    if (reply.length === 1 && knownVersion === version) return { version };
-    return { version, rows: reply.slice(1) as string[] };
+  async readTodos(listId: string, knownRevision?: string): Promise<{ revision: string; rows?: string[] }> {
+    const reply = (await this.run(scripts.readTodos, listId, [knownRevision ?? ''])) as [string | number, ...string[]];
+    if (reply[0] === -1) throw new NotFoundError('list');
+    const revision = String(reply[0]);
+    if (reply.length === 1 && knownRevision === revision) return { revision };
+    return { revision, rows: reply.slice(1) as string[] };
   }
 
   async readTodo(listId: string, todoId: string): Promise<StoredTodo> {
     const reply = (await this.run(scripts.readTodo, listId, [todoId])) as [number, string?];
-    this.throwIfMissing(reply[0]);
+    this.throwIfRefused(reply[0]);
     return JSON.parse(reply[1] as string) as StoredTodo;
   }
 
@@ -137,39 +196,58 @@ export class TodoStore {
       fields.completed ? '1' : '0',
       fields.order === undefined ? '' : String(fields.order),
       now,
-      this.maxTodos,
+      this.limits.maxTodos,
       this.channel(listId),
-    ])) as [number, string?];
-    this.throwIfMissing(reply[0]);
-    return { version: reply[0], todo: JSON.parse(reply[1] as string) as StoredTodo };
+      newToken(),
+      this.limits.maxListBytes,
+    ])) as [string | number, string?];
+    this.throwIfRefused(reply[0]);
+    return { revision: String(reply[0]), todo: JSON.parse(reply[1] as string) as StoredTodo };
   }
 
-  async updateTodo(listId: string, todoId: string, patch: TodoFields, now: string) {
+  async updateTodo(listId: string, todoId: string, patch: TodoFields, now: string, ifMatch?: IfMatch) {
     const reply = (await this.run(scripts.updateTodo, listId, [
       todoId,
       JSON.stringify(patch),
       now,
       this.channel(listId),
-    ])) as [number, string?];
-    this.throwIfMissing(reply[0]);
-    return { version: reply[0], todo: JSON.parse(reply[1] as string) as StoredTodo };
+      newToken(),
+      this.limits.maxListBytes,
+      ifMatchArg(ifMatch),
+    ])) as [string | number, string?];
+    this.throwIfRefused(reply[0]);
+    return { revision: String(reply[0]), todo: JSON.parse(reply[1] as string) as StoredTodo };
   }
 
-  async deleteTodo(listId: string, todoId: string): Promise<number> {
-    const reply = (await this.run(scripts.deleteTodo, listId, [todoId, this.channel(listId)])) as [number];
-    this.throwIfMissing(reply[0]);
-    return reply[0];
+  /** Answers the list's new revision. */
+  async deleteTodo(listId: string, todoId: string, ifMatch?: IfMatch): Promise<string> {
+    const reply = (await this.run(scripts.deleteTodo, listId, [
+      todoId,
+      this.channel(listId),
+      newToken(),
+      ifMatchArg(ifMatch),
+      this.limits.emptyListTtlSeconds,
+    ])) as [string | number];
+    this.throwIfRefused(reply[0]);
+    return String(reply[0]);
   }
 
-  async clearTodos(listId: string): Promise<number> {
-    const reply = (await this.run(scripts.clearTodos, listId, [this.channel(listId)])) as [number];
-    this.throwIfMissing(reply[0]);
-    return reply[0];
+  /** Answers the list's new revision. */
+  async clearTodos(listId: string): Promise<string> {
+    const reply = (await this.run(scripts.clearTodos, listId, [
+      this.channel(listId),
+      newToken(),
+      this.limits.emptyListTtlSeconds,
+    ])) as [string | number];
+    this.throwIfRefused(reply[0]);
+    return String(reply[0]);
   }
 
-  private throwIfMissing(code: number): void {
+  private throwIfRefused(code: string | number): void {
     if (code === -1) throw new NotFoundError('list');
-    if (code === -2) throw new ListFullError(this.maxTodos);
+    if (code === -2) throw new ListFullError(this.limits.maxTodos);
     if (code === -3) throw new NotFoundError('todo');
+    if (code === -4) throw new ListTooBigError(this.limits.maxListBytes);
+    if (code === -5) throw new PreconditionFailedError();
   }
 }
