@@ -1,14 +1,14 @@
 import cors from '@fastify/cors';
-import proxyAddr from '@fastify/proxy-addr';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { health, httpMetrics, requestLog, sendProblem } from '@tasktier/service-kit';
+import { health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
+import rateLimits from './plugins/rate-limits.ts';
 import redis from './plugins/redis.ts';
 import events from './routes/events.ts';
 import lists from './routes/lists.ts';
@@ -30,15 +30,14 @@ function splitList(value: string): string[] {
 
 /** Builds the backend without listening, so tests can drive it with app.inject(). */
 export async function buildApp(config: Config, options: BuildOptions = {}) {
-  const trustList = splitList(config.TRUST_PROXY);
-  const trustedProxy = proxyAddr.compile(trustList);
+  const proxies = trustedProxies(config.TRUST_PROXY);
 
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
-    trustProxy: trustList.length > 0 ? (address: string, hop: number) => trustedProxy(address, hop) : false,
+    trustProxy: proxies.fastify,
     bodyLimit: BODY_LIMIT_BYTES,
     // Strict types: "true" is not a boolean and 5 is not a title.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
@@ -87,14 +86,26 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
     maxAge: 600,
   });
   await app.register(redis, { config });
+  if (config.RATE_LIMITS === 'on') {
+    await app.register(rateLimits, {
+      redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      metricsPrefix: 'tasktier_backend',
+      perMinute: {
+        listCreates: config.LIST_CREATES_PER_MINUTE,
+        reads: config.READS_PER_MINUTE,
+        writes: config.WRITES_PER_MINUTE,
+      },
+    });
+  }
   await app.register(health, {
     service: SERVICE_NAME,
     version: build.version,
     dependencyReady: () => app.redisAnswers(),
     dependencyName: 'redis',
   });
-  await app.register(lists, { trustedProxy: (address) => trustedProxy(address, 0) });
-  await app.register(todos, { trustedProxy: (address) => trustedProxy(address, 0) });
+  await app.register(lists, { trustedProxy: proxies.trusts });
+  await app.register(todos, { trustedProxy: proxies.trusts });
   await app.register(events, { heartbeatMs: config.SSE_HEARTBEAT_MS });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());

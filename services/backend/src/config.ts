@@ -1,4 +1,4 @@
-import { ConfigError, commonConfigFields, loadServiceConfig } from '@tasktier/service-kit';
+import { ConfigError, commonConfigFields, loadServiceConfig, trustedProxies } from '@tasktier/service-kit';
 import { type Static, Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
@@ -16,6 +16,17 @@ export const ConfigSchema = Type.Object({
   MAX_LIST_BYTES: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
   /** A list without todos expires this long after its last change (0 = never); one with todos never does. */
   EMPTY_LIST_TTL_SECONDS: Type.Integer({ minimum: 0, default: 86400 }),
+  /** `off` lifts the per-client limits below (benchmarks, load tests); every deployment keeps `on`. */
+  RATE_LIMITS: Type.Enum(['on', 'off'], { default: 'on' }),
+  LIST_CREATES_PER_MINUTE: Type.Integer({ minimum: 1, default: 10 }),
+  /** GET/HEAD of /api/*: a person clicking and a UI refetching on every change stay far below. */
+  READS_PER_MINUTE: Type.Integer({ minimum: 1, default: 1200 }),
+  /** POST/PATCH/DELETE of todos. */
+  WRITES_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
+  /** Open live-sync streams per client address, counted across every replica (a person has a few tabs). */
+  EVENT_STREAMS_PER_CLIENT: Type.Integer({ minimum: 1, default: 100 }),
+  /** Open live-sync streams on this process; the next one is refused (503) rather than slowing all. */
+  MAX_EVENT_STREAMS: Type.Integer({ minimum: 1, default: 10000 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -32,6 +43,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch {
       throw new ConfigError('invalid configuration: REDIS_URL is not a valid redis:// URL');
     }
+    trustedProxies(config.TRUST_PROXY);
   });
 }
 
