@@ -7,8 +7,8 @@ import { RenderTree } from './lib/render.ts';
 import { findObject, get, type K8sObject } from './lib/types.ts';
 
 // The monitoring component's alerts must be valid PromQL and must query metrics that exist: the
-// services' own metrics are read from the real /metrics of the built services (the port and path
-// the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels: every
+// services' own metrics are read from the real /metrics of the built services (on METRICS_PORT, the
+// port and path the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels: every
 // kube_* series comes from kube-state-metrics (not from the services), so it is checked against
 // the list below and never against the services' /metrics. Any other metric is an error.
 
@@ -148,6 +148,8 @@ describe('the alerts query metrics the services really expose', () => {
     redis = await startRedis();
     const backendPort = await getFreePort();
     const frontendPort = await getFreePort();
+    const backendMetricsPort = await getFreePort();
+    const frontendMetricsPort = await getFreePort();
     const backend = await startService({
       name: 'backend',
       script: backendScript,
@@ -155,6 +157,7 @@ describe('the alerts query metrics the services really expose', () => {
         PORT: String(backendPort),
         HOST: '127.0.0.1',
         REDIS_URL: redis.url,
+        METRICS_PORT: String(backendMetricsPort),
         LOG_LEVEL: 'warn',
         DRAIN_DELAY_MS: '0',
       },
@@ -168,6 +171,7 @@ describe('the alerts query metrics the services really expose', () => {
         PORT: String(frontendPort),
         HOST: '127.0.0.1',
         BACKEND_URL: `http://127.0.0.1:${backendPort}`,
+        METRICS_PORT: String(frontendMetricsPort),
         LOG_LEVEL: 'warn',
         DRAIN_DELAY_MS: '0',
       },
@@ -184,10 +188,10 @@ describe('the alerts query metrics the services really expose', () => {
     const { id } = (await created.json()) as { id: string };
     await (await fetch(`${base}/api/lists/${id}/todos`)).arrayBuffer();
     await (await fetch(`${base}/api/lists/not-a-list/todos`)).arrayBuffer();
-    // What the ServiceMonitors scrape: GET /metrics on the http port of each Service.
+    // What the ServiceMonitors scrape: GET /metrics on the metrics port of each Service.
     for (const [name, port] of [
-      ['backend', backendPort],
-      ['frontend', frontendPort],
+      ['backend', backendMetricsPort],
+      ['frontend', frontendMetricsPort],
     ] as const) {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(response.status).toBe(200);
