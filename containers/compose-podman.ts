@@ -42,12 +42,20 @@ export interface ComposeService {
   network_mode?: string;
   stop_grace_period?: string;
   profiles?: string[];
+  mem_limit?: string;
+  memswap_limit?: string;
+  pids_limit?: number;
+}
+
+export interface ComposeNetwork {
+  internal?: boolean;
+  ipam?: { config?: { subnet?: string }[] };
 }
 
 export interface ComposeFile {
   name?: string;
   services: Record<string, ComposeService>;
-  networks?: Record<string, { internal?: boolean } | null>;
+  networks?: Record<string, ComposeNetwork | null>;
   volumes?: Record<string, unknown>;
 }
 
@@ -74,7 +82,12 @@ const SERVICE_KEYS = new Set<string>([
   'network_mode', // only `none`
   'stop_grace_period',
   'profiles', // a service with profiles is a tool: `run` starts it, `up` does not
+  'mem_limit',
+  'memswap_limit',
+  'pids_limit',
 ]);
+/** Every network key this runner translates (ipam: one subnet). */
+const NETWORK_KEYS = new Set(['internal', 'ipam']);
 const TOP_KEYS = new Set(['name', 'services', 'networks', 'volumes']);
 
 /**
@@ -123,6 +136,19 @@ export function loadCompose(file: string, env: Record<string, string | undefined
     if (!service.image) throw new Error(`compose-podman: service ${name} has no image`);
     if (service.network_mode !== undefined && service.network_mode !== 'none')
       throw new Error(`compose-podman: service ${name}: network_mode ${service.network_mode} is not supported`);
+  }
+  for (const [name, network] of Object.entries(compose.networks ?? {})) {
+    const unknown = Object.keys(network ?? {}).filter((key) => !NETWORK_KEYS.has(key));
+    const ipam = network?.ipam;
+    if (
+      ipam !== undefined &&
+      (Object.keys(ipam).some((key) => key !== 'config') ||
+        (ipam.config ?? []).length !== 1 ||
+        Object.keys(ipam.config?.[0] ?? {}).some((key) => key !== 'subnet'))
+    )
+      unknown.push('ipam (only config with one subnet)');
+    if (unknown.length > 0)
+      throw new Error(`compose-podman: network ${name}: unsupported key(s) ${unknown.join(', ')}`);
   }
   return compose;
 }
@@ -229,6 +255,9 @@ export function runArguments(project: Project, name: string, oneOff?: OneOff): s
   for (const cap of service.cap_add ?? []) args.push('--cap-add', cap);
   for (const option of service.security_opt ?? []) args.push('--security-opt', option);
   if (service.restart && !oneOff) args.push('--restart', service.restart);
+  if (service.mem_limit !== undefined) args.push('--memory', service.mem_limit);
+  if (service.memswap_limit !== undefined) args.push('--memory-swap', service.memswap_limit);
+  if (service.pids_limit !== undefined) args.push('--pids-limit', String(service.pids_limit));
   for (const file of asList(service.env_file)) {
     const path = isAbsolute(file) ? file : join(project.dir, file);
     if (!existsSync(path)) throw new Error(`compose-podman: service ${name}: env file ${file} not found`);
@@ -314,14 +343,24 @@ async function waitHealthy(project: Project, service: string): Promise<void> {
   }
 }
 
+/** The `podman network create` arguments for one network of the file (internal, subnet). */
+export function networkArguments(project: Project, network: string): string[] {
+  const spec = project.compose.networks?.[network];
+  const args = ['network', 'create', '--label', projectLabel(project)];
+  if (spec?.internal) args.push('--internal');
+  const subnet = spec?.ipam?.config?.[0]?.subnet;
+  if (subnet) args.push('--subnet', subnet);
+  args.push(networkName(project, network));
+  return args;
+}
+
 /** Creates the project's networks and volumes, then starts each service once its dependencies are ready. */
 export async function up(project: Project): Promise<void> {
   const { compose } = project;
-  for (const [network, spec] of Object.entries(compose.networks ?? {})) {
-    const args = ['network', 'create', '--label', projectLabel(project)];
-    if (spec?.internal) args.push('--internal');
-    await run('podman', [...args, networkName(project, network)]);
-    say(project, `network ${networkName(project, network)}${spec?.internal ? ' (internal)' : ''}`);
+  for (const network of Object.keys(compose.networks ?? {})) {
+    const args = networkArguments(project, network);
+    await run('podman', args);
+    say(project, `network ${args.at(-1)} ${args.slice(4, -1).join(' ')}`.trimEnd());
   }
   for (const volume of Object.keys(compose.volumes ?? {})) {
     await run('podman', ['volume', 'create', '--label', projectLabel(project), volumeName(project, volume)]);

@@ -11,6 +11,7 @@ import {
   durationSeconds,
   interpolate,
   loadCompose,
+  networkArguments,
   parseCli,
   runArguments,
   startOrder,
@@ -141,6 +142,61 @@ describe('compose.yaml', () => {
     expect(compose.networks?.edge?.internal).toBeFalsy();
   });
 
+  it.each(hardened)('%s has a memory limit without swap and a limit on its processes', (name) => {
+    const service = compose.services[name];
+    expect(service?.mem_limit).toMatch(/^\d+m$/);
+    expect(service?.memswap_limit).toBe(service?.mem_limit);
+    // Enough for Node's or Redis's threads plus a healthcheck, far below the engine's default.
+    expect(service?.pids_limit).toBeGreaterThanOrEqual(32);
+    expect(service?.pids_limit).toBeLessThanOrEqual(256);
+    const want = { redis: '512m', backend: '512m', frontend: '512m', 'redis-backup': '256m', 'redis-restore': '512m' };
+    expect(service?.mem_limit).toBe(want[name as keyof typeof want]);
+  });
+
+  it('caps Redis memory below its container limit and refuses writes when full, as in Kubernetes', () => {
+    const settings = (file: string): Map<string, string> =>
+      new Map(
+        readFileSync(join(repoRoot, file), 'utf8')
+          .split('\n')
+          .map((line) => line.trim())
+          .filter((line) => line !== '' && !line.startsWith('#'))
+          .map((line) => [line.split(/\s+/)[0]!.toLowerCase(), line.split(/\s+/).slice(1).join(' ')] as const),
+      );
+    const megabytesOf = (value: string): number => {
+      const match = /^(\d+)(mb|m)$/i.exec(value);
+      if (!match) throw new Error(`not a size in megabytes: ${value}`);
+      return Number(match[1]);
+    };
+    const conf = settings('deploy/compose/redis.conf');
+    expect(conf.get('maxmemory-policy')).toBe('noeviction');
+    expect(conf.get('maxmemory-policy')).toBe(settings('deploy/k8s/base/redis.conf').get('maxmemory-policy'));
+    // An AOF rewrite or RDB save forks: copy-on-write can need the dataset's size again.
+    const maxmemory = megabytesOf(conf.get('maxmemory') ?? '0m');
+    expect(maxmemory).toBeGreaterThan(0);
+    expect(maxmemory * 2).toBeLessThanOrEqual(megabytesOf(compose.services.redis?.mem_limit ?? '0m'));
+  });
+
+  it('lets the backend believe X-Forwarded-For from the frontend network only, and the frontend nobody', () => {
+    // The published entry: a client's own X-Forwarded-For must not choose its address.
+    expect(compose.services.frontend?.environment).toHaveProperty('TRUST_PROXY', '');
+    const subnet = compose.networks?.app?.ipam?.config?.[0]?.subnet;
+    expect(subnet).toBe('10.213.47.0/24');
+    expect(compose.services.backend?.environment).toHaveProperty('TRUST_PROXY', subnet);
+    // Only the frontend and the backend are on that network, and the backend reaches nothing else's HTTP.
+    const onApp = Object.entries(compose.services)
+      .filter(([, service]) => ([service.networks ?? []].flat() as string[]).includes('app'))
+      .map(([name]) => name)
+      .sort();
+    expect(onApp).toEqual(['backend', 'frontend']);
+    // One variable moves both, so they cannot drift apart.
+    const moved = loadCompose(composeFile, { TASKTIER_SECRETS_DIR: secretsDir, TASKTIER_APP_SUBNET: '10.77.0.0/24' });
+    expect(moved.networks?.app?.ipam?.config?.[0]?.subnet).toBe('10.77.0.0/24');
+    expect(moved.services.backend?.environment).toHaveProperty('TRUST_PROXY', '10.77.0.0/24');
+    // The metrics ports (9464, 9465) stay inside: nothing but the frontend's 8080 is published.
+    const published = Object.values(compose.services).flatMap((service) => service.ports ?? []);
+    expect(published).toEqual(['127.0.0.1:8080:8080']);
+  });
+
   it('names the images with the version in package.json', () => {
     const version = projectVersion();
     expect(compose.services.backend?.image).toBe(`tasktier/backend:${version}`);
@@ -208,6 +264,21 @@ describe('compose translation for podman', () => {
     expect(frontend.join(' ')).toContain('--publish 127.0.0.1:8080:8080');
     expect(frontend[frontend.indexOf('--health-cmd') + 1]).toBe('["node","/app/healthcheck.mjs"]');
     expect(frontend.join(' ')).toContain('--stop-timeout 20');
+    expect(frontend.join(' ')).toContain('--memory 512m --memory-swap 512m --pids-limit 128');
+    expect(runArguments(project, 'redis-backup', {}).join(' ')).toContain(
+      '--memory 256m --memory-swap 256m --pids-limit 64',
+    );
+    expect(networkArguments(project, 'app')).toEqual([
+      'network',
+      'create',
+      '--label',
+      'com.docker.compose.project=p',
+      '--internal',
+      '--subnet',
+      '10.213.47.0/24',
+      'p_app',
+    ]);
+    expect(networkArguments(project, 'edge')).not.toContain('--subnet');
   });
 
   it('runs a tool like `compose run --rm`: foreground, removed, no restart, arguments replace the command', () => {
@@ -241,6 +312,8 @@ describe('compose translation for podman', () => {
       const path = join(dir, 'compose.yaml');
       writeFileSync(path, readFileSync(composeFile, 'utf8').replace('  redis:\n', '  redis:\n    privileged: true\n'));
       expect(() => loadCompose(path, {})).toThrow(/service redis: unsupported key\(s\) privileged/);
+      writeFileSync(path, readFileSync(composeFile, 'utf8').replace('  edge: {}\n', '  edge:\n    driver: macvlan\n'));
+      expect(() => loadCompose(path, {})).toThrow(/network edge: unsupported key\(s\) driver/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -51,7 +51,14 @@ if (unusable && !required) {
 interface ContainerInspect {
   State: { Pid: number; Status: string; StartedAt: string };
   Config: { User: string; Cmd: string[] | null; Env: string[] };
-  HostConfig: { ReadonlyRootfs: boolean; RestartPolicy: { Name: string }; CapDrop: string[] | null };
+  HostConfig: {
+    ReadonlyRootfs: boolean;
+    RestartPolicy: { Name: string };
+    CapDrop: string[] | null;
+    Memory: number;
+    MemorySwap: number;
+    PidsLimit: number;
+  };
   NetworkSettings: {
     Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
     Networks: Record<string, { IPAddress: string }>;
@@ -371,6 +378,28 @@ describe.skipIf(unusable !== undefined && !required)('container stack (podman)',
       expect(result.stdout).toContain('tmp-ok');
     },
   );
+
+  it.each([
+    ['redis', 512, 128],
+    ['backend', 512, 128],
+    ['frontend', 512, 128],
+  ])('%s is limited to %i MiB without swap and %i processes', async (service, mebibytes, pids) => {
+    const { HostConfig } = await inspect(name(service));
+    expect(HostConfig.Memory).toBe(mebibytes * 1024 * 1024);
+    expect(HostConfig.MemorySwap).toBe(mebibytes * 1024 * 1024);
+    expect(HostConfig.PidsLimit).toBe(pids);
+  });
+
+  it('has the frontend reach the backend from the fixed subnet the backend trusts', async () => {
+    const subnet = project?.compose.networks?.app?.ipam?.config?.[0]?.subnet ?? '';
+    const prefix = subnet.replace(/\.0\/24$/, '.');
+    expect(prefix).toMatch(/^\d+\.\d+\.\d+\.$/);
+    const frontend = await inspect(name('frontend'));
+    expect(frontend.NetworkSettings.Networks[`${project?.name}_app`]?.IPAddress.startsWith(prefix)).toBe(true);
+    const backend = await inspect(name('backend'));
+    expect(backend.Config.Env).toContain(`TRUST_PROXY=${subnet}`);
+    expect(frontend.Config.Env).toContain('TRUST_PROXY=');
+  });
 
   it('keeps Redis and the backend unpublished and Redis unreachable from outside its network', async () => {
     for (const service of ['redis', 'backend']) {

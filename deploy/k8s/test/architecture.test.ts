@@ -38,6 +38,7 @@ const redisCommon = {
   pdbMinAvailable: '-',
   containerPort: 6379,
   servicePort: 6379,
+  metricsPort: '-',
   uid: 999,
   gid: 1000,
   qos: 'Burstable',
@@ -64,6 +65,7 @@ describe('the architecture in numbers', () => {
         pdbMinAvailable: 1,
         containerPort: 8080,
         servicePort: 8080,
+        metricsPort: 9465,
         uid: 1000,
         gid: 1000,
         qos: 'Burstable',
@@ -80,6 +82,7 @@ describe('the architecture in numbers', () => {
         pdbMinAvailable: 1,
         containerPort: 5000,
         servicePort: 5000,
+        metricsPort: 9464,
         uid: 1000,
         gid: 1000,
         qos: 'Burstable',
@@ -103,6 +106,7 @@ describe('the architecture in numbers', () => {
         pdbMinAvailable: '-',
         containerPort: '-',
         servicePort: '-',
+        metricsPort: '-',
         uid: 999,
         gid: 1000,
         qos: 'Burstable',
@@ -119,7 +123,8 @@ describe('the architecture in numbers', () => {
         graceSeconds: 30,
       },
     });
-    expect(ingressSummary(objects)).toEqual(['class nginx http://microservices.local/ -> frontend:http']);
+    // prod serves HTTPS only (the ingress-tls component).
+    expect(ingressSummary(objects)).toEqual(['class nginx https://microservices.local/ -> frontend:http']);
   });
 
   test('dev', async () => {
@@ -140,8 +145,8 @@ describe('the architecture in numbers', () => {
       ...probes.app,
     };
     expect(summary).toEqual({
-      frontend: { ...app, image: 'tasktier/frontend:0.1.0', containerPort: 8080, servicePort: 8080 },
-      backend: { ...app, image: 'tasktier/backend:0.1.0', containerPort: 5000, servicePort: 5000 },
+      frontend: { ...app, image: 'tasktier/frontend:0.1.0', containerPort: 8080, servicePort: 8080, metricsPort: 9465 },
+      backend: { ...app, image: 'tasktier/backend:0.1.0', containerPort: 5000, servicePort: 5000, metricsPort: 9464 },
       redis: {
         ...redisCommon,
         ...probes.redis('password'),

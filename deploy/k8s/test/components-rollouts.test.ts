@@ -177,7 +177,11 @@ describe.each(TARGETS)('blue-green on %s', (target) => {
           port: number;
           targetPort: string;
         }[];
-        expect(ports).toEqual([expect.objectContaining({ port: Number(url.port), targetPort: 'http' })]);
+        // Its http port, and the metrics port that the ServiceMonitor (which selects both sets) scrapes.
+        expect(ports).toEqual([
+          expect.objectContaining({ name: 'http', port: Number(url.port), targetPort: 'http' }),
+          expect.objectContaining({ name: 'metrics', port: 9464, targetPort: 'metrics' }),
+        ]);
       }
       expect(get(must(objects, 'Service', PREVIEW_SERVICE), 'spec', 'ports')).toEqual(
         get(must(objects, 'Service', 'frontend'), 'spec', 'ports'),
@@ -334,7 +338,9 @@ describe.each(TARGETS)('argo-rollouts on %s', (target) => {
         verdict('backend', 5000),
         verdict('frontend', 5000),
         verdict('redis', 6379),
-      ]).toEqual([true, true, false, false]);
+        verdict('frontend', 9465),
+        verdict('backend', 9464),
+      ]).toEqual([true, true, false, false, false, false]);
     },
   );
 });

@@ -7,8 +7,8 @@ import { RenderTree } from './lib/render.ts';
 import { findObject, get, type K8sObject } from './lib/types.ts';
 
 // The monitoring component's alerts must be valid PromQL and must query metrics that exist: the
-// services' own metrics are read from the real /metrics of the built services (the port and path
-// the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels: every
+// services' own metrics are read from the real /metrics of the built services (on METRICS_PORT, the
+// port and path the ServiceMonitors scrape), kube-state-metrics' from its documented names and labels: every
 // kube_* series comes from kube-state-metrics (not from the services), so it is checked against
 // the list below and never against the services' /metrics. Any other metric is an error.
 
@@ -158,6 +158,7 @@ describe('the alerts query metrics the services really expose', () => {
         METRICS_PORT: String(backendMetricsPort),
         HOST: '127.0.0.1',
         REDIS_URL: redis.url,
+        METRICS_PORT: String(backendMetricsPort),
         LOG_LEVEL: 'warn',
         DRAIN_DELAY_MS: '0',
       },
@@ -172,6 +173,7 @@ describe('the alerts query metrics the services really expose', () => {
         METRICS_PORT: String(frontendMetricsPort),
         HOST: '127.0.0.1',
         BACKEND_URL: `http://127.0.0.1:${backendPort}`,
+        METRICS_PORT: String(frontendMetricsPort),
         LOG_LEVEL: 'warn',
         DRAIN_DELAY_MS: '0',
       },

@@ -48,6 +48,9 @@ const networkPolicy = (name: string, spec: INetworkPolicy['spec']): K8sObject =>
   spec,
 });
 
+const ingressAnnotations = (objects: K8sObject[]): Record<string, string> =>
+  findObject(objects, 'Ingress', 'frontend')!.metadata.annotations!;
+
 const show = (findings: Finding[]): string =>
   findings.map((finding) => `[${finding.rule}] ${finding.object}: ${finding.message}`).join('\n');
 
@@ -127,6 +130,36 @@ describe('mutated YAML sources are caught', () => {
       file: 'components/redis-acl/redis.yaml',
       edit: (text) => text.replace(/ {10}env:\n {12}- name: REDIS_PASSWORD\n {14}\$patch: delete\n/, ''),
       rule: 'redis/auth',
+    },
+    {
+      name: 'prod without the ingress-tls component (list links in clear text)',
+      file: 'overlays/prod/kustomization.yaml',
+      edit: (text) => text.replace('  - ../../components/ingress-tls\n', ''),
+      rule: 'ingress/tls',
+    },
+    {
+      name: 'ingress-tls without the Secure affinity cookie',
+      file: 'components/ingress-tls/ingress-tls.yaml',
+      edit: (text) => text.replace(/^.*session-cookie-secure.*\n/m, ''),
+      rule: 'ingress/cookie-secure',
+    },
+    {
+      name: 'the Ingress access log back on (the default format logs list ids)',
+      file: 'base/ingress.yaml',
+      edit: (text) => text.replace(/^.*enable-access-log.*\n/m, ''),
+      rule: 'ingress/access-log',
+    },
+    {
+      name: 'the ServiceMonitors scrape the http port again',
+      file: 'components/monitoring/servicemonitors.yaml',
+      edit: (text) => text.replaceAll('- port: metrics', '- port: http'),
+      rule: 'monitoring/scrape-port',
+    },
+    {
+      name: 'the backend without TRUST_PROXY (every client one address behind the frontend)',
+      file: 'base/backend.yaml',
+      edit: (text) => text.replace(/ {12}- name: TRUST_PROXY\n {14}value: \S+\n/, ''),
+      rule: 'env/value',
     },
     {
       name: 'the backup CronJob logs in as the default user',
@@ -954,6 +987,207 @@ describe('mutated rendered objects are caught', () => {
           'balanced';
       },
       rule: 'ingress/affinity',
+    },
+    // HTTPS in prod (ingress-tls), Ingress limits, access log
+    {
+      name: 'Ingress without its TLS section',
+      mutate: (o) => {
+        delete (findObject(o, 'Ingress', 'frontend')!.spec as { tls?: unknown }).tls;
+      },
+      rule: 'ingress/tls',
+    },
+    {
+      name: 'Ingress TLS for another host only',
+      mutate: (o) => {
+        (findObject(o, 'Ingress', 'frontend')!.spec as { tls: { hosts: string[] }[] }).tls[0]!.hosts = ['example.com'];
+      },
+      rule: 'ingress/tls',
+    },
+    {
+      name: 'plain HTTP not redirected (ssl-redirect "false")',
+      mutate: (o) => {
+        const annotations = ingressAnnotations(o);
+        annotations['nginx.ingress.kubernetes.io/ssl-redirect'] = 'false';
+        delete annotations['nginx.ingress.kubernetes.io/force-ssl-redirect'];
+      },
+      rule: 'ingress/https-redirect',
+    },
+    {
+      name: 'affinity cookie not Secure',
+      mutate: (o) => {
+        ingressAnnotations(o)['nginx.ingress.kubernetes.io/session-cookie-secure'] = 'false';
+      },
+      rule: 'ingress/cookie-secure',
+    },
+    {
+      name: 'frontend trusts no proxy (cannot tell HTTPS: no HSTS)',
+      mutate: (o) => {
+        const entry = container(o, 'Deployment', 'frontend');
+        entry.env = entry.env!.filter((variable) => variable.name !== 'TRUST_PROXY');
+      },
+      rule: 'ingress/hsts',
+    },
+    {
+      name: 'frontend trusts loopback only (the controller is a pod address)',
+      mutate: (o) => {
+        container(o, 'Deployment', 'frontend').env!.find((variable) => variable.name === 'TRUST_PROXY')!.value =
+          'loopback';
+      },
+      rule: 'env/value',
+    },
+    {
+      name: 'no Ingress request rate limit',
+      mutate: (o) => {
+        delete ingressAnnotations(o)['nginx.ingress.kubernetes.io/limit-rps'];
+      },
+      rule: 'ingress/rate-limit',
+    },
+    {
+      name: 'no Ingress burst multiplier',
+      mutate: (o) => {
+        delete ingressAnnotations(o)['nginx.ingress.kubernetes.io/limit-burst-multiplier'];
+      },
+      rule: 'ingress/rate-limit',
+    },
+    {
+      name: 'no Ingress connection limit',
+      mutate: (o) => {
+        delete ingressAnnotations(o)['nginx.ingress.kubernetes.io/limit-connections'];
+      },
+      rule: 'ingress/connection-limit',
+    },
+    {
+      name: 'Ingress connection limit at the 100 live-sync streams a client may hold',
+      mutate: (o) => {
+        ingressAnnotations(o)['nginx.ingress.kubernetes.io/limit-connections'] = '100';
+      },
+      rule: 'ingress/connection-limit',
+      match: /not above the 100 live-sync streams/,
+    },
+    {
+      name: 'Ingress access log on',
+      mutate: (o) => {
+        ingressAnnotations(o)['nginx.ingress.kubernetes.io/enable-access-log'] = 'true';
+      },
+      rule: 'ingress/access-log',
+    },
+    {
+      name: 'a configuration snippet on the Ingress',
+      mutate: (o) => {
+        ingressAnnotations(o)['nginx.ingress.kubernetes.io/configuration-snippet'] = 'access_log on;';
+      },
+      rule: 'ingress/snippet',
+    },
+    // Metrics on their own port
+    {
+      name: 'Ingress routes to the metrics port',
+      mutate: (o) => {
+        const path = (
+          findObject(o, 'Ingress', 'frontend')!.spec as {
+            rules: { http: { paths: { backend: { service: { port: { name: string } } } }[] } }[];
+          }
+        ).rules[0]!.http.paths[0]!;
+        path.backend.service.port.name = 'metrics';
+      },
+      rule: 'ingress/backend',
+    },
+    {
+      name: 'backend without the container port metrics',
+      mutate: (o) => {
+        backend(o).ports = backend(o).ports!.filter((entry) => entry.name !== 'metrics');
+      },
+      rule: 'ports/metrics',
+    },
+    {
+      name: 'frontend METRICS_PORT is not its container port metrics',
+      mutate: (o) => {
+        container(o, 'Deployment', 'frontend').env!.find((variable) => variable.name === 'METRICS_PORT')!.value =
+          '9100';
+      },
+      rule: 'ports/metrics',
+      match: /METRICS_PORT 9100 is not the container port metrics/,
+    },
+    {
+      name: 'backend metrics on the public port',
+      mutate: (o) => {
+        backend(o).env!.find((variable) => variable.name === 'METRICS_PORT')!.value = '5000';
+      },
+      rule: 'ports/metrics',
+      match: /public port 5000/,
+    },
+    {
+      name: 'Service backend without the port metrics',
+      mutate: (o) => {
+        const spec = findObject(o, 'Service', 'backend')!.spec as IService['spec'];
+        spec!.ports = spec!.ports!.filter((entry) => entry.name !== 'metrics');
+      },
+      rule: 'services/ports',
+    },
+    {
+      name: 'ServiceMonitor frontend scrapes the http port',
+      mutate: (o) => {
+        const spec = findObject(o, 'ServiceMonitor', 'frontend')!.spec as { endpoints: { port: string }[] };
+        spec.endpoints[0]!.port = 'http';
+      },
+      rule: 'monitoring/scrape-port',
+    },
+    {
+      name: 'ServiceMonitor backend scrapes by targetPort 5000',
+      mutate: (o) => {
+        const spec = findObject(o, 'ServiceMonitor', 'backend')!.spec as {
+          endpoints: { port?: string; targetPort?: number }[];
+        };
+        delete spec.endpoints[0]!.port;
+        spec.endpoints[0]!.targetPort = 5000;
+      },
+      rule: 'monitoring/scrape-port',
+    },
+    {
+      name: 'Prometheus admitted to the backend http port again',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'backend-ingress-from-prometheus')!
+          .spec as INetworkPolicy['spec'];
+        policy!.ingress![0]!.ports!.push({ protocol: 'TCP', port: 5000 });
+      },
+      rule: 'netpol/metrics-port',
+      match: /Prometheus may reach tasktier\/backend:5000/,
+    },
+    {
+      name: 'the ingress controller admitted to the frontend metrics port',
+      mutate: (o) => {
+        const policy = findObject(o, 'NetworkPolicy', 'frontend-ingress-from-ingress-nginx')!
+          .spec as INetworkPolicy['spec'];
+        policy!.ingress![0]!.ports!.push({ protocol: 'TCP', port: 'metrics' });
+      },
+      rule: 'netpol/metrics-port',
+      match: /ingress-nginx\/controller may reach tasktier\/frontend's metrics port 9465/,
+    },
+    {
+      name: 'the frontend may reach the backend metrics port',
+      mutate: (o) => {
+        const egress = findObject(o, 'NetworkPolicy', 'frontend-egress-to-backend')!.spec as INetworkPolicy['spec'];
+        egress!.egress![0]!.ports!.push({ protocol: 'TCP', port: 9464 });
+        const ingress = findObject(o, 'NetworkPolicy', 'backend-ingress-from-frontend')!.spec as INetworkPolicy['spec'];
+        ingress!.ingress![0]!.ports!.push({ protocol: 'TCP', port: 9464 });
+      },
+      rule: 'netpol/metrics-port',
+      match: /tasktier\/frontend may reach tasktier\/backend's metrics port 9464/,
+    },
+    {
+      name: 'Prometheus no longer admitted to the frontend metrics port',
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'NetworkPolicy', 'frontend-ingress-from-prometheus')!), 1);
+      },
+      rule: 'netpol/missing-flow',
+      match: /monitoring\/prometheus -> tasktier\/frontend:9465/,
+    },
+    {
+      name: 'backend without TRUST_PROXY',
+      mutate: (o) => {
+        backend(o).env = backend(o).env!.filter((variable) => variable.name !== 'TRUST_PROXY');
+      },
+      rule: 'env/value',
+      match: /TRUST_PROXY is undefined/,
     },
     {
       name: 'object in another namespace',

@@ -225,6 +225,16 @@ describe('the rendered NetworkPolicies', () => {
     expect(verdict('monitoring/grafana', 'tasktier/backend', 5000)).toBe('denied');
     expect(verdict('monitoring/prometheus', 'tasktier/redis', 6379)).toBe('denied');
     expect(verdict('tasktier/backend', 'tasktier/frontend', 8080)).toBe('denied');
+    // The metrics ports: Prometheus only; Prometheus only there.
+    expect(verdict('monitoring/prometheus', 'tasktier/frontend', 9465)).toMatch(/^allowed/);
+    expect(verdict('monitoring/prometheus', 'tasktier/backend', 9464)).toMatch(/^allowed/);
+    expect(verdict('monitoring/prometheus', 'tasktier/frontend', 8080)).toBe('denied');
+    expect(verdict('monitoring/prometheus', 'tasktier/backend', 5000)).toBe('denied');
+    expect(verdict('ingress-nginx/controller', 'tasktier/frontend', 9465)).toBe('denied');
+    expect(verdict('ingress-nginx/controller', 'tasktier/backend', 9464)).toBe('denied');
+    expect(verdict('tasktier/frontend', 'tasktier/backend', 9464)).toBe('denied');
+    expect(verdict('monitoring/grafana', 'tasktier/frontend', 9465)).toBe('denied');
+    expect(verdict('tasktier/debug-pod', 'tasktier/backend', 9464)).toBe('denied');
     expect(verdict('tasktier/frontend', 'tasktier/backend', 5000)).toMatch(
       /^allowed \(egress by frontend-egress-to-backend; ingress by backend-ingress-from-frontend\)$/,
     );

@@ -30,8 +30,12 @@ const format = (findings: Finding[]): string =>
 describe('kustomize render', () => {
   test('finds the components and builds the combinations', () => {
     expect(listComponents()).toEqual(expect.arrayContaining([...AUDITED_COMPONENTS]));
-    // base and dev take every subset; prod already includes redis-persistence.
-    expect(combinations).toHaveLength(2 * 2 ** AUDITED_COMPONENTS.length + 2 ** (AUDITED_COMPONENTS.length - 1));
+    // base and dev take every subset; prod already includes redis-persistence and ingress-tls.
+    const inProd = includedComponents('overlays/prod').filter((name) =>
+      (AUDITED_COMPONENTS as readonly string[]).includes(name),
+    );
+    expect(inProd.sort()).toEqual(['ingress-tls', 'redis-persistence']);
+    expect(combinations).toHaveLength(2 * 2 ** AUDITED_COMPONENTS.length + 2 ** (AUDITED_COMPONENTS.length - 2));
   });
 
   test('renders every combination of the audited components, and every other component on every target', async () => {

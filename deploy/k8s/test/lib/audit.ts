@@ -8,7 +8,7 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { checkDangerousOptions, checkDataClaimConsumers, checkSecretConsumers } from './access.ts';
-import type { AppExpectation, Expectations } from './expectations.ts';
+import { type AppExpectation, ARCHITECTURE, type Expectations } from './expectations.ts';
 import { connectionMatrix, flowName, selectorMatches } from './netpol.ts';
 import {
   type Add,
@@ -187,12 +187,15 @@ function checkSpreading(template: PodTemplate, required: boolean, add: Add): voi
   }
 }
 
-/** The Service named `name`, checked to select exactly the pods of `template` on `port`. */
+/**
+ * The Service named `name`, checked to select exactly the pods of `template` and to expose exactly
+ * `wanted` (by number, and by name where given), each going to the container port of that number.
+ */
 function checkService(
   objects: readonly K8sObject[],
   template: PodTemplate,
   name: string,
-  servicePort: number,
+  wanted: { port: number; name?: string }[],
   add: Add,
 ): void {
   const service = findObject(objects, 'Service', name) as (IService & K8sObject) | undefined;
@@ -226,21 +229,33 @@ function checkService(
     }
   }
   const ports = spec.ports ?? [];
-  const entry = ports.find((candidate) => candidate.port === servicePort);
-  if (!entry || ports.length !== 1) {
+  const describe = (list: { port: number; name?: string }[]): string =>
+    list.map((p) => (p.name ? `${p.name}:${p.port}` : String(p.port))).join(', ') || 'nothing';
+  const matching = wanted.map((want) =>
+    ports.find(
+      (candidate) => candidate.port === want.port && (want.name === undefined || candidate.name === want.name),
+    ),
+  );
+  if (matching.some((entry) => entry === undefined) || ports.length !== wanted.length) {
     add(
       'services/ports',
       ref(service),
-      `must expose exactly port ${servicePort}, exposes ${ports.map((p) => p.port).join(', ')}`,
+      `must expose exactly ${describe(wanted)}, exposes ${describe(ports.map((p) => ({ port: p.port, ...(p.name ? { name: p.name } : {}) })))}`,
     );
     return;
   }
   const container = template.spec.containers[0]!;
-  const target = resolvePort(container, entry.targetPort ?? entry.port);
-  if (target === undefined || !(container.ports ?? []).some((candidate) => candidate.containerPort === target)) {
-    add('services/ports', ref(service), `targetPort ${entry.targetPort} is not a port of ${template.ref}'s container`);
-  } else if (target !== servicePort) {
-    add('services/ports', ref(service), `port ${servicePort} goes to container port ${target}`);
+  for (const entry of matching) {
+    const target = resolvePort(container, entry!.targetPort ?? entry!.port);
+    if (target === undefined || !(container.ports ?? []).some((candidate) => candidate.containerPort === target)) {
+      add(
+        'services/ports',
+        ref(service),
+        `targetPort ${entry!.targetPort} is not a port of ${template.ref}'s container`,
+      );
+    } else if (target !== entry!.port) {
+      add('services/ports', ref(service), `port ${entry!.port} goes to container port ${target}`);
+    }
   }
 }
 
@@ -305,6 +320,16 @@ function checkApp(objects: readonly K8sObject[], expected: Expectations, app: Ap
   // Ports, environment, image.
   if (port(container, 'http') !== app.port)
     add('ports/container', owner, `container port http is ${port(container, 'http')}, expected ${app.port}`);
+  // /metrics on a port of its own: the one the process listens on (METRICS_PORT, default the
+  // expected port) must be the declared container port `metrics`, never the public one.
+  const metricsPort = port(container, 'metrics');
+  const metricsEnv = numberEnv(container, 'METRICS_PORT', app.metricsPort);
+  if (metricsPort !== app.metricsPort)
+    add('ports/metrics', owner, `container port metrics is ${metricsPort ?? 'missing'}, expected ${app.metricsPort}`);
+  else if (metricsEnv !== metricsPort)
+    add('ports/metrics', owner, `METRICS_PORT ${metricsEnv} is not the container port metrics (${metricsPort})`);
+  if (metricsEnv === app.port || metricsPort === app.port)
+    add('ports/metrics', owner, `metrics on the public port ${app.port}: /metrics would be public`);
   for (const [name, value] of Object.entries(app.env)) {
     if (envValue(container, name) !== value)
       add('env/value', owner, `${name} is ${envValue(container, name)}, expected ${value}`);
@@ -349,7 +374,16 @@ function checkApp(objects: readonly K8sObject[], expected: Expectations, app: Ap
   checkServiceAccount(objects, template, app.name, add);
   checkTmp(template, add);
   checkSpreading(template, expected.requiredAntiAffinity, add);
-  checkService(objects, template, app.name, app.port, add);
+  checkService(
+    objects,
+    template,
+    app.name,
+    [
+      { port: app.port, name: 'http' },
+      { port: app.metricsPort, name: 'metrics' },
+    ],
+    add,
+  );
   if (template.spec.enableServiceLinks !== false) {
     add('env/service-links', owner, 'enableServiceLinks must be false (no injected *_PORT variables)');
   }
@@ -471,7 +505,7 @@ function checkRedis(objects: readonly K8sObject[], expected: Expectations, add: 
   checkSecurityContext(template, expected.redisUid, expected.redisGid, add);
   checkServiceAccount(objects, template, 'redis', add);
   checkTmp(template, add);
-  checkService(objects, template, 'redis', expected.redis.port, add);
+  checkService(objects, template, 'redis', [{ port: expected.redis.port }], add);
 
   // Configuration: from a ConfigMap, AOF on, fsync at the expected durability level (every second
   // unless the redis-durability-always component says always), a memory cap that refuses writes.
@@ -655,11 +689,12 @@ function checkIngress(objects: readonly K8sObject[], expected: Expectations, add
         ? candidate.name === service.port.name
         : candidate.port === service?.port?.number,
     );
-    if (service?.name !== 'frontend' || !servicePort || servicePort.port !== 8080) {
+    // Only the http port: the metrics port must never be reachable from outside.
+    if (service?.name !== 'frontend' || !servicePort || servicePort.port !== 8080 || servicePort.name !== 'http') {
       add(
         'ingress/backend',
         owner,
-        `path ${path.path} goes to ${service?.name}:${service?.port?.name ?? service?.port?.number}, expected frontend:8080`,
+        `path ${path.path} goes to ${service?.name}:${service?.port?.name ?? service?.port?.number}, expected frontend:http (8080)`,
       );
     }
   }
@@ -671,12 +706,96 @@ function checkIngress(objects: readonly K8sObject[], expected: Expectations, add
   } else if (annotations['nginx.ingress.kubernetes.io/affinity-mode'] !== 'persistent') {
     add('ingress/affinity', owner, 'affinity-mode is not persistent: adding a pod would move sessions mid-rollout');
   }
-  const tls = spec.tls ?? [];
-  if (expected.ingress.tls) {
-    if (!tls.some((entry) => entry.hosts?.includes(expected.ingress.host) && entry.secretName)) {
-      add('ingress/tls', owner, `no TLS for ${expected.ingress.host}`);
-    }
-  } else if (tls.length > 0) add('ingress/tls', owner, 'TLS without the ingress-tls component');
+  checkIngressTls(objects, ingress, expected, add);
+  checkIngressLimits(ingress, add);
+  // ingress-nginx's default access log format has the request line, whose path holds a list id:
+  // the credential. The services' JSON lines (route template, short tag) are the access log.
+  if (annotations['nginx.ingress.kubernetes.io/enable-access-log'] !== 'false') {
+    add(
+      'ingress/access-log',
+      owner,
+      'enable-access-log must be "false": the controller would log every list id in full (the request line)',
+    );
+  }
+  // A snippet can set any nginx directive: an access_log back on, a header removed, a limit lifted.
+  for (const key of Object.keys(annotations).filter((name) => /snippet$/.test(name))) {
+    add('ingress/snippet', owner, `${key}: raw nginx configuration can undo every setting the audit checks`);
+  }
+}
+
+const NGINX = 'nginx.ingress.kubernetes.io';
+
+/**
+ * HTTPS in prod (and wherever the ingress-tls component is): a TLS section for the host, plain HTTP
+ * redirected, HSTS (sent by the frontend when it trusts the controller's X-Forwarded-Proto; the
+ * controller's own default adds it too), the affinity cookie Secure. Without TLS, none of it: a
+ * Secure cookie over plain HTTP is dropped by browsers, and affinity with it.
+ */
+function checkIngressTls(
+  objects: readonly K8sObject[],
+  ingress: IIngress & K8sObject,
+  expected: Expectations,
+  add: Add,
+) {
+  const owner = ref(ingress);
+  const annotations = ingress.metadata?.annotations ?? {};
+  const tls = ingress.spec?.tls ?? [];
+  const cookieSecure = annotations[`${NGINX}/session-cookie-secure`] === 'true';
+  if (!expected.ingress.tls) {
+    if (tls.length > 0) add('ingress/tls', owner, 'TLS without the ingress-tls component');
+    if (cookieSecure) add('ingress/cookie-secure', owner, 'a Secure affinity cookie over plain HTTP: browsers drop it');
+    return;
+  }
+  if (!tls.some((entry) => entry.hosts?.includes(expected.ingress.host) && entry.secretName)) {
+    add('ingress/tls', owner, `no TLS for ${expected.ingress.host}: list links (the credential) in clear text`);
+  }
+  // ssl-redirect is on by default once there is TLS; force-ssl-redirect makes it explicit.
+  if (annotations[`${NGINX}/ssl-redirect`] === 'false' || annotations[`${NGINX}/force-ssl-redirect`] !== 'true') {
+    add('ingress/https-redirect', owner, 'plain HTTP must be redirected to HTTPS (force-ssl-redirect "true")');
+  }
+  if (!cookieSecure) {
+    add('ingress/cookie-secure', owner, 'session-cookie-secure must be "true": the affinity cookie only over HTTPS');
+  }
+  const frontend = podTemplates(objects).find((template) => template.ref === 'Deployment/frontend');
+  const trusted = frontend ? (envValue(frontend.spec.containers[0]!, 'TRUST_PROXY') ?? '') : '';
+  if (!trusted.split(',').some((entry) => ['uniquelocal', 'true'].includes(entry.trim()) || /^\d/.test(entry.trim()))) {
+    add(
+      'ingress/hsts',
+      'Deployment/frontend',
+      `TRUST_PROXY "${trusted}" does not trust the ingress controller: the frontend cannot tell HTTPS requests and sends no HSTS`,
+    );
+  }
+}
+
+/**
+ * The first line of the abuse limits, per client address: a request rate with a burst, and
+ * concurrent requests above what the backend allows in live-sync streams per address (its own 429
+ * with Retry-After must be the refusal a client meets, not nginx's).
+ */
+function checkIngressLimits(ingress: IIngress & K8sObject, add: Add): void {
+  const owner = ref(ingress);
+  const annotations = ingress.metadata?.annotations ?? {};
+  const integer = (key: string): number | undefined => {
+    const value = annotations[`${NGINX}/${key}`];
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  };
+  const rps = integer('limit-rps');
+  const burst = integer('limit-burst-multiplier');
+  if (rps === undefined || rps < 1)
+    add('ingress/rate-limit', owner, 'needs limit-rps (requests a second per client address)');
+  if (burst === undefined || burst < 1)
+    add('ingress/rate-limit', owner, 'needs limit-burst-multiplier (the burst a page load needs)');
+  const connections = integer('limit-connections');
+  const streams = ARCHITECTURE.eventStreamsPerClient;
+  if (connections === undefined || connections < 1)
+    add('ingress/connection-limit', owner, 'needs limit-connections (concurrent requests per client address)');
+  else if (connections <= streams) {
+    add(
+      'ingress/connection-limit',
+      owner,
+      `limit-connections ${connections} is not above the ${streams} live-sync streams a client address may hold: nginx would refuse first, without Retry-After`,
+    );
+  }
 }
 
 function checkExposure(objects: readonly K8sObject[], add: Add): void {
@@ -710,7 +829,9 @@ function checkMonitoring(objects: readonly K8sObject[], expected: Expectations, 
       add('monitoring/service-monitor', `Service/${app.name}`, 'no ServiceMonitor selects it');
       continue;
     }
-    const endpoints = (monitor.spec as { endpoints?: { port?: string; path?: string }[] }).endpoints ?? [];
+    const endpoints =
+      (monitor.spec as { endpoints?: { port?: string; targetPort?: string | number; path?: string }[] }).endpoints ??
+      [];
     const portNames = new Set((service.spec?.ports ?? []).map((entry) => entry.name));
     if (
       !endpoints.some(
@@ -719,6 +840,18 @@ function checkMonitoring(objects: readonly K8sObject[], expected: Expectations, 
       )
     ) {
       add('monitoring/service-monitor', ref(monitor), `must scrape /metrics on a named port of Service/${app.name}`);
+    }
+    // /metrics is served on the metrics port only; scraping http would read nothing (and needs
+    // Prometheus admitted to the public port).
+    for (const endpoint of endpoints) {
+      const servicePort = (service.spec?.ports ?? []).find((entry) => entry.name === endpoint.port);
+      if (endpoint.port !== 'metrics' || endpoint.targetPort !== undefined || servicePort?.port !== app.metricsPort) {
+        add(
+          'monitoring/scrape-port',
+          ref(monitor),
+          `scrapes ${endpoint.port ?? endpoint.targetPort} of Service/${app.name}, not its port metrics (${app.metricsPort})`,
+        );
+      }
     }
   }
   const alerts = rules
@@ -777,6 +910,27 @@ function checkNetworkPolicies(objects: readonly K8sObject[], expected: Expectati
         }),
       ),
   );
+  // The metrics ports: Prometheus only, and Prometheus nowhere else (the ingress controller, above
+  // all, must not reach them: the metrics would be public).
+  for (const connection of matrix.connections.filter((candidate) => candidate.allowed)) {
+    const name = connection.to.ports.find(
+      (listen) => listen.port === connection.port && listen.protocol === connection.protocol,
+    )?.name;
+    const prometheus = connection.from.id === 'monitoring/prometheus';
+    if (name === 'metrics' && !prometheus) {
+      add(
+        'netpol/metrics-port',
+        'NetworkPolicy',
+        `${connection.from.id} may reach ${connection.to.id}'s metrics port ${connection.port}`,
+      );
+    } else if (prometheus && connection.to.namespace === expected.namespace && name !== 'metrics') {
+      add(
+        'netpol/metrics-port',
+        'NetworkPolicy',
+        `Prometheus may reach ${connection.to.id}:${connection.port}, which is not a metrics port`,
+      );
+    }
+  }
   const wanted = new Set(expected.flows.map(flowName));
   for (const flow of allowed) if (!wanted.has(flow)) add('netpol/unexpected-flow', 'NetworkPolicy', `allows ${flow}`);
   for (const flow of wanted) if (!allowed.has(flow)) add('netpol/missing-flow', 'NetworkPolicy', `denies ${flow}`);

@@ -8,6 +8,8 @@ import { includedComponents, k8sDir, type Target } from './render.ts';
 export interface AppExpectation {
   name: 'frontend' | 'backend';
   port: number;
+  /** The container port `metrics` (METRICS_PORT): /metrics is served there only, never on `port`. */
+  metricsPort: number;
   /** Replicas when nothing scales it; with an HPA the Deployment has none and minReplicas rules. */
   replicas: number;
   hpa?: { min: number; max: number; cpuUtilization: number; memoryUtilization: number };
@@ -41,6 +43,10 @@ export interface Expectations {
   };
   /** The redis-backup component: an hourly backup CronJob as the ACL user `backup`. */
   backup: boolean;
+  /**
+   * tls: HTTPS only (the ingress-tls component, which prod includes): redirect, HSTS, Secure cookie.
+   * A prod without it is a finding, not a different expectation.
+   */
   ingress: { className: string; host: string; tls: boolean };
   monitoring: boolean;
   requiredAntiAffinity: boolean;
@@ -54,6 +60,16 @@ const rootPackage = JSON.parse(readFileSync(join(k8sDir, '..', '..', 'package.js
 export const ARCHITECTURE = {
   namespace: 'tasktier',
   ports: { frontend: 8080, backend: 5000, redis: 6379 },
+  /** METRICS_PORT of each service (the services' defaults too). */
+  metricsPorts: { frontend: 9465, backend: 9464 },
+  /**
+   * TRUST_PROXY of both app tiers in Kubernetes: private, link-local and loopback peers. Safe
+   * because the NetworkPolicies admit only the ingress controller to the frontend's http port and
+   * only the frontend to the backend's.
+   */
+  trustProxy: 'loopback,linklocal,uniquelocal',
+  /** The backend's EVENT_STREAMS_PER_CLIENT default: the Ingress's connection limit stays above it. */
+  eventStreamsPerClient: 100,
   appUid: 1000,
   appGid: 1000,
   redisUid: 999,
@@ -111,8 +127,9 @@ export function expectedFlows(namespace: string, options: { backup?: boolean } =
     { from: `${namespace}/frontend`, to: dns, port: 53, protocol: 'TCP' },
     { from: `${namespace}/backend`, to: dns, port: 53, protocol: 'UDP' },
     { from: `${namespace}/backend`, to: dns, port: 53, protocol: 'TCP' },
-    { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
-    { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
+    // Prometheus scrapes the metrics ports only.
+    { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 9465, protocol: 'TCP' },
+    { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 9464, protocol: 'TCP' },
     ...backup,
   ];
 }
@@ -121,13 +138,14 @@ export function expectationsFor(target: Target, components: readonly string[]): 
   const all = new Set([...includedComponents(target), ...components]);
   const prod = target === 'overlays/prod';
   const replicas = target === 'overlays/dev' ? 1 : 2;
-  const { ports } = ARCHITECTURE;
+  const { ports, metricsPorts, trustProxy } = ARCHITECTURE;
   const app = (name: 'frontend' | 'backend', env: Record<string, string>): AppExpectation => ({
     name,
     port: ports[name],
+    metricsPort: metricsPorts[name],
     replicas,
     ...(prod ? { hpa: { ...ARCHITECTURE.hpa }, pdbMinAvailable: 1 } : {}),
-    env,
+    env: { ...env, METRICS_PORT: String(metricsPorts[name]), TRUST_PROXY: trustProxy },
   });
   return {
     namespace: ARCHITECTURE.namespace,
@@ -148,7 +166,7 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       auth: all.has('redis-acl') ? 'acl' : 'requirepass',
     },
     backup: all.has('redis-backup'),
-    ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: all.has('ingress-tls') },
+    ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: prod || all.has('ingress-tls') },
     monitoring: all.has('monitoring'),
     requiredAntiAffinity: all.has('required-anti-affinity'),
     secretFromFile: all.has('redis-secret-from-file'),

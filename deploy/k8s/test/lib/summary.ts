@@ -17,6 +17,8 @@ export interface WorkloadSummary {
   pdbMinAvailable: number | '-';
   containerPort: number | '-';
   servicePort: number | '-';
+  /** The container port `metrics` (/metrics only there). */
+  metricsPort: number | '-';
   uid: number;
   gid: number;
   qos: string;
@@ -79,6 +81,7 @@ export function summarize(objects: readonly K8sObject[]): Record<string, Workloa
       pdbMinAvailable: typeof pdb?.spec?.minAvailable === 'number' ? pdb.spec.minAvailable : '-',
       containerPort: container.ports?.[0]?.containerPort ?? '-',
       servicePort: service?.spec?.ports?.[0]?.port ?? '-',
+      metricsPort: container.ports?.find((port) => port.name === 'metrics')?.containerPort ?? '-',
       uid: template.spec.securityContext?.runAsUser ?? -1,
       gid: template.spec.securityContext?.runAsGroup ?? -1,
       qos: qosClass(template.spec),
@@ -103,6 +106,9 @@ export function summarize(objects: readonly K8sObject[]): Record<string, Workloa
   return result;
 }
 
+const tlsHosts = (ingress: K8sObject): string[] =>
+  ((ingress as IIngress & K8sObject).spec?.tls ?? []).flatMap((entry) => entry.hosts ?? []);
+
 export function ingressSummary(objects: readonly K8sObject[]): string[] {
   return objects
     .filter((object) => object.kind === 'Ingress')
@@ -110,7 +116,7 @@ export function ingressSummary(objects: readonly K8sObject[]): string[] {
       ((object as IIngress & K8sObject).spec?.rules ?? []).flatMap((rule) =>
         (rule.http?.paths ?? []).map(
           (path) =>
-            `class ${(object as IIngress & K8sObject).spec?.ingressClassName} http://${rule.host}${path.path} -> ${path.backend.service?.name}:${path.backend.service?.port?.name ?? path.backend.service?.port?.number}`,
+            `class ${(object as IIngress & K8sObject).spec?.ingressClassName} ${tlsHosts(object).includes(rule.host ?? '') ? 'https' : 'http'}://${rule.host}${path.path} -> ${path.backend.service?.name}:${path.backend.service?.port?.name ?? path.backend.service?.port?.number}`,
         ),
       ),
     );
