@@ -9,8 +9,12 @@ export function commonConfigFields(defaultPort: number) {
     PORT: Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort }),
     HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
     LOG_LEVEL: Type.String({ default: 'info' }),
-    /** Peers whose X-Forwarded-* headers are believed: addresses, CIDRs, or names like `loopback`. */
-    TRUST_PROXY: Type.String({ default: 'loopback,linklocal,uniquelocal' }),
+    /**
+     * Peers whose X-Forwarded-* headers are believed: addresses, CIDRs, names like `loopback`,
+     * `true` or `false`. Nobody by default: a client must not pick its own address (rate limits
+     * are keyed on it), so each deployment names its real proxies.
+     */
+    TRUST_PROXY: Type.String({ default: '' }),
     /** Time between SIGTERM (readiness turns 503) and closing the listener. */
     DRAIN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
     /** Time in-flight requests get after the listener closes; then connections are cut. */

@@ -6,3 +6,4 @@ export { sendProblem } from './problem.ts';
 export { acceptedRequestId } from './request-id.ts';
 export { default as requestLog } from './request-log.ts';
 export { closeWithin } from './shutdown.ts';
+export { type TrustedProxies, trustedProxies } from './trust-proxy.ts';

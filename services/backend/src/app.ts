@@ -1,9 +1,8 @@
 import cors from '@fastify/cors';
-import proxyAddr from '@fastify/proxy-addr';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { health, httpMetrics, requestLog, sendProblem } from '@tasktier/service-kit';
+import { health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
@@ -30,15 +29,14 @@ function splitList(value: string): string[] {
 
 /** Builds the backend without listening, so tests can drive it with app.inject(). */
 export async function buildApp(config: Config, options: BuildOptions = {}) {
-  const trustList = splitList(config.TRUST_PROXY);
-  const trustedProxy = proxyAddr.compile(trustList);
+  const proxies = trustedProxies(config.TRUST_PROXY);
 
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
-    trustProxy: trustList.length > 0 ? (address: string, hop: number) => trustedProxy(address, hop) : false,
+    trustProxy: proxies.fastify,
     bodyLimit: BODY_LIMIT_BYTES,
     // Strict types: "true" is not a boolean and 5 is not a title.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
@@ -93,8 +91,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
     dependencyReady: () => app.redisAnswers(),
     dependencyName: 'redis',
   });
-  await app.register(lists, { trustedProxy: (address) => trustedProxy(address, 0) });
-  await app.register(todos, { trustedProxy: (address) => trustedProxy(address, 0) });
+  await app.register(lists, { trustedProxy: proxies.trusts });
+  await app.register(todos, { trustedProxy: proxies.trusts });
   await app.register(events, { heartbeatMs: config.SSE_HEARTBEAT_MS });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -1,4 +1,4 @@
-import { ConfigError, commonConfigFields, loadServiceConfig } from '@tasktier/service-kit';
+import { ConfigError, commonConfigFields, loadServiceConfig, trustedProxies } from '@tasktier/service-kit';
 import { type Static, Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
@@ -28,6 +28,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch {
       throw new ConfigError('invalid configuration: REDIS_URL is not a valid redis:// URL');
     }
+    trustedProxies(config.TRUST_PROXY);
   });
 }
 

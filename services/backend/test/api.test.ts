@@ -9,7 +9,8 @@ let listId: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  app = await buildTestApp(redis);
+  // inject() comes from 127.0.0.1: a trusted proxy here, an untrusted peer is set per test.
+  app = await buildTestApp(redis, { TRUST_PROXY: 'loopback' });
 });
 afterAll(async () => {
   await app?.close();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { acceptedRequestId, health, httpMetrics, requestLog, sendProblem } from '@tasktier/service-kit';
+import { acceptedRequestId, health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import { type Config, trustProxySetting } from './config.ts';
+import type { Config } from './config.ts';
 import apiProxy from './plugins/api-proxy.ts';
 import eventsProxy from './plugins/events-proxy.ts';
 import metrics from './plugins/metrics.ts';
@@ -30,7 +30,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
           },
     // Fastify's own two lines per request are off: request-log.ts writes one line per request.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    trustProxy: trustProxySetting(config.TRUST_PROXY),
+    trustProxy: trustedProxies(config.TRUST_PROXY).fastify,
     requestIdHeader: false,
     genReqId: (request) => acceptedRequestId(request.headers['x-request-id']) ?? randomUUID(),
     // Explicit server timeouts: a whole request must arrive within 30 s (slow-client protection);

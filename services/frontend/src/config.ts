@@ -1,4 +1,4 @@
-import { ConfigError, commonConfigFields, loadServiceConfig } from '@tasktier/service-kit';
+import { ConfigError, commonConfigFields, loadServiceConfig, trustedProxies } from '@tasktier/service-kit';
 import { type Static, Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
@@ -39,18 +39,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (backend.username || backend.password) {
       throw new ConfigError('invalid configuration: BACKEND_URL must not contain credentials');
     }
+    trustedProxies(config.TRUST_PROXY);
   });
 }
 
 /** Test and embedding helper: the defaults with some values replaced. */
 export function configWith(overrides: Partial<Config>): Config {
   return { ...loadConfig({}), ...overrides };
-}
-
-/** TRUST_PROXY as Fastify takes it: `true`, `false`, or a list of addresses, CIDRs and names like `loopback`. */
-export function trustProxySetting(value: string): boolean | string {
-  const trimmed = value.trim();
-  if (trimmed === 'true') return true;
-  if (trimmed === 'false' || trimmed === '') return false;
-  return trimmed;
 }

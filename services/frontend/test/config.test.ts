@@ -1,6 +1,7 @@
 import { LIST_ID_PATTERN, TITLE_MAX_LENGTH } from '@tasktier/contract';
+import { trustedProxies } from '@tasktier/service-kit';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, trustProxySetting } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import * as ui from '../ui/src/limits.ts';
 
 describe('configuration', () => {
@@ -14,7 +15,7 @@ describe('configuration', () => {
       DRAIN_DELAY_MS: 5000,
       SHUTDOWN_TIMEOUT_MS: 10000,
       LOG_LEVEL: 'info',
-      TRUST_PROXY: 'loopback,linklocal,uniquelocal',
+      TRUST_PROXY: '',
     });
   });
 
@@ -32,6 +33,7 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     [{ BACKEND_URL: 'ftp://backend' }, /BACKEND_URL/],
     [{ BACKEND_URL: 'http://backend:5000/api' }, /BACKEND_URL must be an origin only/],
+    [{ TRUST_PROXY: 'loopback, nonsense' }, /TRUST_PROXY must be/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {
@@ -53,10 +55,13 @@ describe('configuration', () => {
   });
 
   it('turns TRUST_PROXY into what Fastify takes', () => {
-    expect(trustProxySetting('true')).toBe(true);
-    expect(trustProxySetting('false')).toBe(false);
-    expect(trustProxySetting('')).toBe(false);
-    expect(trustProxySetting('10.0.0.0/8, loopback')).toBe('10.0.0.0/8, loopback');
+    expect(trustedProxies('true').fastify).toBe(true);
+    expect(trustedProxies('false').fastify).toBe(false);
+    expect(trustedProxies('').fastify).toBe(false);
+    const list = trustedProxies('10.0.0.0/8, loopback');
+    expect(list.trusts('10.1.2.3')).toBe(true);
+    expect(list.trusts('127.0.0.1')).toBe(true);
+    expect(list.trusts('192.168.1.1')).toBe(false);
   });
 
   it('the UI uses the same limits as the API contract', () => {
