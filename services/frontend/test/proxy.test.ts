@@ -118,8 +118,17 @@ describe('proxying /api/* to the backend', () => {
     expect(seen.headers['x-request-id']).toBe('req-123');
     expect(seen.headers['x-forwarded-proto']).toBe('http');
     expect(seen.headers['x-forwarded-host']).toBe(new URL(base).host);
-    // Loopback is a trusted proxy by default, so the client's own X-Forwarded-For is kept in front.
-    expect(seen.headers['x-forwarded-for']).toBe('198.51.100.9, 127.0.0.1');
+    // Nobody is a trusted proxy by default: the client's own X-Forwarded-For is ignored.
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+  });
+
+  it('sends the backend exactly one X-Forwarded-For entry: the client address it believes', async () => {
+    const upstream = await upstreamWith((_req, res) => json(res, 200, {}));
+    const { base } = await frontendFor(upstream, { TRUST_PROXY: 'loopback' });
+    // Our peer (loopback, trusted) says the client is 10.0.0.1; what 10.0.0.1 claims is not believed.
+    await fetch(`${base}/api/lists/${LIST}`, { headers: { 'x-forwarded-for': '198.51.100.9, 10.0.0.1' } });
+    const [seen] = upstream.requests as [RecordedRequest];
+    expect(seen.headers['x-forwarded-for']).toBe('10.0.0.1');
   });
 
   it('does not let an untrusted client forge forwarding headers', async () => {

@@ -41,12 +41,15 @@ function listedInConnection(value: string | string[] | undefined): Set<string> {
   );
 }
 
-type AnyRequest = Pick<FastifyRequest, 'headers' | 'ips' | 'ip' | 'socket' | 'protocol' | 'host' | 'id'>;
+type AnyRequest = Pick<FastifyRequest, 'headers' | 'ip' | 'protocol' | 'host' | 'id'>;
 
-/** X-Forwarded-For for the backend: the trusted chain Fastify computed, client first, our peer last. */
+/**
+ * X-Forwarded-For for the backend: one entry, the client address we determined (through our own
+ * TRUST_PROXY). The backend keys its rate limits on it and trusts us, so passing on any part of
+ * the chain as the client sent it would let a client pick its own address.
+ */
 function forwardedFor(request: AnyRequest): string {
-  const chain = request.ips ? [...request.ips].reverse() : [request.socket.remoteAddress ?? request.ip];
-  return chain.join(', ');
+  return request.ip;
 }
 
 /** The headers the backend gets: the client's, minus hop-by-hop ones, plus our forwarding headers. */
