@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
+import rateLimits from './plugins/rate-limits.ts';
 import redis from './plugins/redis.ts';
 import events from './routes/events.ts';
 import lists from './routes/lists.ts';
@@ -84,6 +85,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
     maxAge: 600,
   });
   await app.register(redis, { config });
+  if (config.RATE_LIMITS === 'on') {
+    await app.register(rateLimits, {
+      redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      metricsPrefix: 'tasktier_backend',
+      perMinute: {
+        listCreates: config.LIST_CREATES_PER_MINUTE,
+        reads: config.READS_PER_MINUTE,
+        writes: config.WRITES_PER_MINUTE,
+      },
+    });
+  }
   await app.register(health, {
     service: SERVICE_NAME,
     version: config.APP_VERSION ?? VERSION,

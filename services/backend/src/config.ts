@@ -12,6 +12,17 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '*' }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   MAX_TODOS_PER_LIST: Type.Integer({ minimum: 1, default: 10000 }),
+  /** `off` lifts the per-client limits below (benchmarks, load tests); every deployment keeps `on`. */
+  RATE_LIMITS: Type.Enum(['on', 'off'], { default: 'on' }),
+  LIST_CREATES_PER_MINUTE: Type.Integer({ minimum: 1, default: 10 }),
+  /** GET/HEAD of /api/*: a person clicking and a UI refetching on every change stay far below. */
+  READS_PER_MINUTE: Type.Integer({ minimum: 1, default: 1200 }),
+  /** POST/PATCH/DELETE of todos. */
+  WRITES_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
+  /** Open live-sync streams per client address, counted across every replica (a person has a few tabs). */
+  EVENT_STREAMS_PER_CLIENT: Type.Integer({ minimum: 1, default: 100 }),
+  /** Open live-sync streams on this process; the next one is refused (503) rather than slowing all. */
+  MAX_EVENT_STREAMS: Type.Integer({ minimum: 1, default: 10000 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
