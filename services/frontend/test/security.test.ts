@@ -7,7 +7,8 @@ let app: TestApp;
 
 beforeAll(async () => {
   publicDir = makePublicDir();
-  app = await buildTestApp(publicDir.dir);
+  // As in Kubernetes, where the Ingress controller is the frontend's proxy.
+  app = await buildTestApp(publicDir.dir, { TRUST_PROXY: 'loopback,linklocal,uniquelocal' });
 });
 afterAll(async () => {
   await app?.close();
@@ -44,7 +45,7 @@ describe('security headers', () => {
     const plain = await app.inject({ url: '/' });
     expect(plain.headers['strict-transport-security']).toBeUndefined();
 
-    // The Ingress (a private address, trusted by default) says the client used HTTPS.
+    // The Ingress (a private address, trusted here) says the client used HTTPS.
     const viaIngress = await app.inject({
       url: '/',
       remoteAddress: '10.1.2.3',
@@ -61,8 +62,8 @@ describe('security headers', () => {
     expect(spoofed.headers['strict-transport-security']).toBeUndefined();
   });
 
-  it('believes nobody when TRUST_PROXY is false', async () => {
-    const strict = await buildTestApp(publicDir.dir, { TRUST_PROXY: 'false' });
+  it.each(['false', ''])('believes nobody when TRUST_PROXY is %j (empty is the default)', async (trustProxy) => {
+    const strict = await buildTestApp(publicDir.dir, { TRUST_PROXY: trustProxy });
     try {
       const response = await strict.inject({
         url: '/',
