@@ -47,6 +47,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
   const streams = new Set<PassThrough>();
   /** Streams open or being set up: what the per-process cap counts. */
   let active = 0;
+  let closing = false;
 
   const heartbeat = setInterval(() => {
     for (const stream of streams) stream.write(': heartbeat\n\n');
@@ -62,6 +63,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
 
   // preClose runs before the listener closes: open streams would otherwise hold up close().
   app.addHook('preClose', async () => {
+    closing = true;
     clearInterval(heartbeat);
     stopResync();
     endAll();
@@ -159,6 +161,8 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
         throw error;
       }
 
+      // Set up while the server began to close: endAll() has run, so this one would hold up close().
+      if (closing) return refuse(reply, 503, 'this server is shutting down; reconnect in a moment', 'overloaded');
       streams.add(stream);
       app.metrics.sseClients.inc();
       step(() => {
