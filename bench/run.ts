@@ -27,6 +27,8 @@ import {
   evaluateTargets,
   type FanOutResult,
   formatTables,
+  LIMITS_PATH,
+  LIMITS_WORKLOADS,
   PATHS,
   pathLabel,
   type ScaleResult,
@@ -42,7 +44,9 @@ const HELP = `Usage: npm run bench [-- options]
 Benchmarks tasktier against a bare node:http server on this machine, all on 127.0.0.1:
 redis-server, 2 backends, 2 frontends (production builds), nginx in front of frontend A, and a
 load generator (autocannon, 50 connections). Workloads GET 20 todos, POST, PATCH and an 80/20 mix,
-each through the backend, the frontend and nginx; GET of 10/1,000/10,000-todo lists; live-sync
+each through the backend, the frontend and nginx (with RATE_LIMITS=off: the load comes from one
+address), GET and POST also to a third backend with the limits on (raised to refuse nothing): the
+limits' cost; GET of 10/1,000/10,000-todo lists; live-sync
 fan-out to 1,000 and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time.
 Prints a table; writes JSON and an SVG chart to the output directory (latest.json, latest.svg and
 a time-stamped copy of each). Takes 4-5 minutes (--quick: about 25 s).
@@ -78,7 +82,12 @@ function fail(message: string): never {
 function onlyParts(list: string, extraPaths: string[]): Set<string> {
   const parts = new Set(list.split(',').map((p) => p.trim()));
   const paths = [...PATHS, ...extraPaths];
-  const known = new Set(['scale', 'fanout', ...WORKLOADS.flatMap((w) => paths.map((p) => `${w}:${p}`))]);
+  const known = new Set([
+    'scale',
+    'fanout',
+    ...WORKLOADS.flatMap((w) => paths.map((p) => `${w}:${p}`)),
+    ...LIMITS_WORKLOADS.map((w) => `${w}:${LIMITS_PATH}`),
+  ]);
   for (const part of parts) {
     if (!known.has(part)) {
       process.stderr.write(`bench: --only takes workload:path pairs, scale and fanout; "${part}" is none of them\n`);
@@ -158,7 +167,7 @@ function options() {
       .filter(Boolean)
       .map((part) => {
         const [name, script] = part.split('=');
-        if (!name || !script || !/^[a-z0-9-]+$/.test(name) || (PATHS as readonly string[]).includes(name)) {
+        if (!name || !script || !/^[a-z0-9-]+$/.test(name) || [...PATHS, LIMITS_PATH].includes(name)) {
           process.stderr.write(`bench: --compare takes name=bundle pairs with lower-case names, got "${part}"\n`);
           process.exit(2);
         }
@@ -178,7 +187,12 @@ const runs = (part: string) => opts.only === undefined || opts.only.has(part);
 const comparePaths = opts.compare.map((c) => c.name);
 // Builds given with --compare run right after backend A, so their ratios are as close in time as can be.
 const allPaths: string[] = ['backend', ...comparePaths, 'frontend', 'nginx'];
-const pairs = WORKLOADS.flatMap((workload) => allPaths.map((path) => ({ workload, path }))).filter((p) =>
+// The backend with limits on right after the one without: the difference is their cost.
+const pathsOf = (workload: WorkloadName): string[] =>
+  allPaths.flatMap((path) =>
+    path === 'backend' && LIMITS_WORKLOADS.includes(workload) ? [path, LIMITS_PATH] : [path],
+  );
+const pairs = WORKLOADS.flatMap((workload) => pathsOf(workload).map((path) => ({ workload, path }))).filter((p) =>
   runs(`${p.workload}:${p.path}`),
 );
 const scaleSizes = runs('scale') ? opts.scaleSizes : [];
@@ -294,6 +308,8 @@ async function startAll() {
     DRAIN_DELAY_MS: '0',
     // A free one each, unless read (the backends' below): several services share this host.
     METRICS_PORT: '0',
+    // Load from one address: the per-client limits are off, except on the LIMITS_PATH backend.
+    RATE_LIMITS: 'off',
     ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
   };
   const backendPorts = [await getFreePort(), await getFreePort()];
@@ -315,7 +331,29 @@ async function startAll() {
       }),
     );
   }
-  const compareOrigins: Record<string, string> = {};
+  // The limits at work (every request counted in Redis), raised so that none is refused.
+  const limitsPort = await getFreePort();
+  procs.push(
+    await spawnProc({
+      name: 'backend-limits',
+      command: process.execPath,
+      args: [backendScript],
+      env: {
+        ...common,
+        PORT: String(limitsPort),
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        RATE_LIMITS: 'on',
+        READS_PER_MINUTE: '1000000000',
+        WRITES_PER_MINUTE: '1000000000',
+        LIST_CREATES_PER_MINUTE: '1000000000',
+      },
+      logDir,
+      readyUrl: `http://127.0.0.1:${limitsPort}/readyz`,
+    }),
+  );
+  const compareOrigins: Record<string, string> = {
+    [LIMITS_PATH]: `http://127.0.0.1:${limitsPort}`,
+  };
   for (const { name, script } of opts.compare) {
     const port = await getFreePort();
     procs.push(
@@ -381,11 +419,11 @@ async function stopAll(): Promise<void> {
 // --- the run ---------------------------------------------------------------------------------
 async function main(): Promise<BenchResults> {
   const machine = machineFacts();
-  progress(`starting redis, ceiling, 2 backends, 2 frontends, nginx (logs: ${logDir})`);
+  progress(`starting redis, ceiling, 3 backends (one with rate limits on), 2 frontends, nginx (logs: ${logDir})`);
   const stack = await startAll();
   const startupMs: Record<string, number> = {};
   for (const proc of procs) {
-    if (proc.name.startsWith('backend') || proc.name.startsWith('frontend')) startupMs[proc.name] = proc.readyMs ?? 0;
+    if (/^(backend|frontend)-[ab]$/.test(proc.name)) startupMs[proc.name] = proc.readyMs ?? 0;
   }
   note(
     `ready after ${Object.entries(startupMs)
@@ -437,6 +475,7 @@ async function main(): Promise<BenchResults> {
     if (path === 'backend') return ['backend-a', 'redis'];
     if (path === 'frontend') return ['frontend-a', 'backend-a', 'redis'];
     if (path === 'nginx') return ['nginx', 'frontend-a', 'backend-a', 'redis'];
+    if (path === LIMITS_PATH) return ['backend-limits', 'redis'];
     return [`variant-${path}`, 'redis'];
   };
   const measure = async (

@@ -200,6 +200,8 @@ async function main(): Promise<void> {
       ...(redisUsername ? { REDIS_USERNAME: redisUsername } : {}),
       ...(redisPassword ? { REDIS_PASSWORD: redisPassword } : {}),
       DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+      // The frontend, on loopback, is the backend's one proxy: its X-Forwarded-For names the client.
+      TRUST_PROXY: 'loopback',
     },
     1,
   );

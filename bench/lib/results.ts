@@ -17,9 +17,21 @@ export const PATH_LABELS: Record<PathName, string> = {
   nginx: 'nginx>frontend>backend',
 };
 
+/**
+ * The backend with its per-client rate limits on (raised so that nothing is refused): the other
+ * paths run with RATE_LIMITS=off, so the difference is what the limits cost.
+ */
+export const LIMITS_PATH = 'limits-on';
+/** The workloads measured on LIMITS_PATH: one read, one write. */
+export const LIMITS_WORKLOADS: readonly WorkloadName[] = ['get20', 'post'];
+
 /** The label of a path; other names are backend builds given with --compare (e.g. "before"). */
 export const pathLabel = (path: string): string =>
-  path in PATH_LABELS ? PATH_LABELS[path as PathName] : `backend build "${path}"`;
+  path in PATH_LABELS
+    ? PATH_LABELS[path as PathName]
+    : path === LIMITS_PATH
+      ? 'backend, rate limits on'
+      : `backend build "${path}"`;
 
 export interface Measured extends PeakResult {
   /** req/s as a fraction of the ceiling's req/s in this run. */
@@ -244,6 +256,15 @@ export function formatTables(r: BenchResults): string {
     ),
     '',
   );
+  const limitsCost = LIMITS_WORKLOADS.flatMap((workload) => {
+    const off = r.workloads.find((w) => w.workload === workload && w.path === 'backend');
+    const on = r.workloads.find((w) => w.workload === workload && w.path === LIMITS_PATH);
+    if (!off || !on) return [];
+    return [
+      `${WORKLOAD_LABELS[workload]} ${num(off.rps)} -> ${num(on.rps)} req/s (${pct(on.rps / off.rps)}), CPU ${num(cpuTotal(off))} -> ${num(cpuTotal(on))} us/req`,
+    ];
+  });
+  if (limitsCost.length > 0) out.push(`rate limits' cost (backend, off -> on): ${limitsCost.join('; ')}`, '');
   out.push(
     table(
       [

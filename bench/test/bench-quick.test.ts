@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { repoRoot } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResults } from '../lib/results.ts';
-import { PATHS, WORKLOAD_LABELS, WORKLOADS } from '../lib/results.ts';
+import { LIMITS_PATH, LIMITS_WORKLOADS, PATHS, WORKLOAD_LABELS, WORKLOADS } from '../lib/results.ts';
 
 interface Run {
   code: number | null;
@@ -101,6 +101,16 @@ describe('npm run bench', () => {
           for (const [name, us] of Object.entries(w?.cpuUs ?? {})) expectFigure(us, `${what} CPU of ${name}`);
         }
       }
+    });
+
+    it("measures the rate limits' cost: GET and POST to a backend with them on, none refused", () => {
+      for (const workload of LIMITS_WORKLOADS) {
+        const w = results.workloads.find((x) => x.workload === workload && x.path === LIMITS_PATH);
+        expect(w, `${workload} with limits on`).toBeDefined();
+        expectFigure(w?.rps, `${workload} with limits on req/s`);
+        expect(w?.errors, `${workload} with limits on errors`).toBe(0);
+      }
+      expect(run.stdout).toContain("rate limits' cost (backend, off -> on): GET 20 todos");
     });
 
     it('reports GET latency for each list size, and the fan-out with RSS per process', () => {

@@ -170,9 +170,13 @@ describe('the probe user', () => {
 });
 
 describe('the backend through the ACL', () => {
-  it('serves the whole API as user backend without a single refused command', async () => {
+  it('serves the whole API as user backend without a single refused command, limits on', async () => {
     expect(adminCli('ACL', 'LOG', 'RESET')).toBe('OK');
-    const backend = await startBackend(redis.url, { REDIS_USERNAME: 'backend', REDIS_PASSWORD: acl.passwords.backend });
+    const backend = await startBackend(redis.url, {
+      REDIS_USERNAME: 'backend',
+      REDIS_PASSWORD: acl.passwords.backend,
+      RATE_LIMITS: 'on',
+    });
     try {
       const api = new Api(backend.url);
       const listId = await api.createList();
@@ -197,6 +201,8 @@ describe('the backend through the ACL', () => {
       expect((await api.request('DELETE', `/api/lists/${listId}/todos`)).status).toBeLessThan(300);
       expect(await api.getTodos(listId)).toEqual([]);
       expect(await api.status('/readyz')).toBe(200);
+      // The limits counted in Redis, their scripts run as this user (a refused one is in the ACL log).
+      expect(adminCli('--scan', '--pattern', 'tt:rl:*')).toMatch(/tt:rl:listCreates:127\.0\.0\.1/);
     } finally {
       await backend.stop();
     }

@@ -160,6 +160,7 @@ describe('the alerts query metrics the services really expose', () => {
         REDIS_URL: redis.url,
         LOG_LEVEL: 'warn',
         DRAIN_DELAY_MS: '0',
+        RATE_LIMITS: 'off',
       },
       readyUrl: `http://127.0.0.1:${backendPort}/readyz`,
     });

@@ -6,6 +6,7 @@ import { health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@t
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
+import { StreamLeases } from './lib/stream-leases.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
 import rateLimits from './plugins/rate-limits.ts';
@@ -106,7 +107,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   });
   await app.register(lists, { trustedProxy: proxies.trusts });
   await app.register(todos, { trustedProxy: proxies.trusts });
-  await app.register(events, { heartbeatMs: config.SSE_HEARTBEAT_MS });
+  await app.register(events, {
+    heartbeatMs: config.SSE_HEARTBEAT_MS,
+    maxStreams: config.MAX_EVENT_STREAMS,
+    subscribeTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    // A lease outlives a few missed heartbeats: a stream counts until its replica stops renewing.
+    leases:
+      config.RATE_LIMITS === 'on'
+        ? new StreamLeases(
+            app.redis,
+            config.REDIS_KEY_PREFIX,
+            config.EVENT_STREAMS_PER_CLIENT,
+            Math.max(3 * config.SSE_HEARTBEAT_MS, 10_000),
+          )
+        : undefined,
+  });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;

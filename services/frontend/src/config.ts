@@ -11,7 +11,7 @@ export const ConfigSchema = Type.Object({
   UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 3000 }),
   /** Keep-alive connection pool size to the backend (event streams each hold one). */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 256 }),
-  /** Live-sync streams one frontend proxies at once; each holds its own backend connection. */
+  /** Live-sync streams one frontend proxies at once (each holds its own backend connection); the next gets 503. */
   MAX_EVENT_STREAMS: Type.Integer({ minimum: 1, default: 20000 }),
   /** The built UI; by default `public/` next to the server bundle. */
   PUBLIC_DIR: Type.Optional(Type.String({ minLength: 1 })),

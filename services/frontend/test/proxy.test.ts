@@ -504,6 +504,26 @@ describe('the live-sync event stream', () => {
     for (const response of responses) response.destroy();
   });
 
+  it('refuses the stream over MAX_EVENT_STREAMS at once (503 + Retry-After), not after a wait in the pool', async () => {
+    const backend = await eventBackend();
+    const { base } = await frontendFor(backend.upstream, { MAX_EVENT_STREAMS: 2 });
+    const responses = await Promise.all(Array.from({ length: 2 }, () => get(`${base}/api/lists/${LIST}/events`)));
+    const refused = await get(`${base}/api/lists/${LIST}/events`);
+    expect(refused.statusCode).toBe(503);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    const body = collect(refused);
+    await waitFor('the problem', () => body.ended());
+    expect(JSON.parse(body.text())).toMatchObject({ status: 503, type: 'urn:tasktier:problem:overloaded' });
+    expect(backend.open()).toBe(2);
+    // A stream that ends gives its place back.
+    responses[0]!.destroy();
+    await waitFor('the backend stream to close', () => backend.open() === 1);
+    const next = await get(`${base}/api/lists/${LIST}/events`);
+    expect(next.statusCode).toBe(200);
+    for (const response of [...responses, next]) response.destroy();
+  });
+
   it('keeps a quiet stream open past UPSTREAM_TIMEOUT_MS (no body timeout on events)', async () => {
     const backend = await eventBackend();
     const { base } = await frontendFor(backend.upstream);

@@ -70,6 +70,8 @@ export async function startBackend(
       REDIS_URL: redisUrl,
       DRAIN_DELAY_MS: '0',
       LOG_LEVEL: 'warn',
+      // The writers are load from one address; a test about the limits turns them on.
+      RATE_LIMITS: 'off',
       ...env,
     },
     readyUrl: `${url}${readyPath}`,

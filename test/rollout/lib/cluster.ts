@@ -274,7 +274,7 @@ export class Cluster {
       METRICS_PORT: '0',
     };
     return tier === 'backend'
-      ? { ...common, REDIS_URL: this.redis.url }
+      ? { ...common, REDIS_URL: this.redis.url, RATE_LIMITS: 'off', TRUST_PROXY: 'loopback' }
       : { ...common, BACKEND_URL: `http://127.0.0.1:${this.servicePorts[slot]}`, UPSTREAM_TIMEOUT_MS: '10000' };
   }
 

@@ -10,6 +10,8 @@ type Listener = (message: string) => void;
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly resyncHandlers = new Set<() => void>();
+  /** Each channel's SUBSCRIBE, while or once Redis confirmed it; streams that come meanwhile wait on it. */
+  private readonly confirmations = new Map<string, Promise<void>>();
   private connectedOnce = false;
 
   constructor(
@@ -37,29 +39,78 @@ export class EventHub {
     return () => this.resyncHandlers.delete(handler);
   }
 
-  async subscribe(channel: string, listener: Listener): Promise<() => void> {
+  /** Local listeners over all channels (what open streams hold). */
+  get listenerCount(): number {
+    let count = 0;
+    for (const set of this.listeners.values()) count += set.size;
+    return count;
+  }
+
+  /**
+   * Adds a listener to a channel; resolves with its removal once Redis confirmed the SUBSCRIBE.
+   * Rejects (with the listener removed) when the SUBSCRIBE fails, takes longer than `timeoutMs`
+   * (the subscriber connection has no command timeout: it waits through reconnects), or `signal`
+   * aborts first, so that a caller never waits without bound and never leaves a listener behind.
+   */
+  async subscribe(
+    channel: string,
+    listener: Listener,
+    { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<() => void> {
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
       this.listeners.set(channel, set);
-      try {
-        await this.subscriber.subscribe(channel);
-      } catch (error) {
-        this.listeners.delete(channel);
-        throw error;
-      }
     }
     set.add(listener);
-    return () => {
+    let removed = false;
+    const remove = () => {
+      if (removed) return;
+      removed = true;
       const current = this.listeners.get(channel);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) {
-        this.listeners.delete(channel);
-        this.subscriber.unsubscribe(channel).catch((error: Error) => {
-          this.log.debug({ err: { message: error.message } }, 'unsubscribe failed');
-        });
-      }
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.listeners.delete(channel);
+      this.confirmations.delete(channel);
+      this.subscriber.unsubscribe(channel).catch((error: Error) => {
+        this.log.debug({ err: { message: error.message } }, 'unsubscribe failed');
+      });
     };
+
+    let confirmed = this.confirmations.get(channel);
+    if (!confirmed) {
+      confirmed = this.subscriber.subscribe(channel).then(() => {});
+      const mine = confirmed;
+      this.confirmations.set(channel, mine);
+      // A failed SUBSCRIBE is retried by the next stream that comes for the channel.
+      mine.catch(() => {
+        if (this.confirmations.get(channel) === mine) this.confirmations.delete(channel);
+      });
+    }
+
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        confirmed,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new SubscribeError(`SUBSCRIBE took over ${timeoutMs} ms`)), timeoutMs);
+          onAbort = () => reject(new SubscribeError('the client left'));
+          if (signal?.aborted) onAbort();
+          else signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } catch (error) {
+      remove();
+      throw error instanceof SubscribeError ? error : new SubscribeError('SUBSCRIBE failed', { cause: error });
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    return remove;
   }
+}
+
+/** The change events of a list could not be subscribed to (now): the stream cannot start. */
+export class SubscribeError extends Error {
+  override name = 'SubscribeError';
 }

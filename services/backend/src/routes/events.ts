@@ -1,12 +1,38 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
+import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, Problem, type ReadyEvent } from '@tasktier/contract';
+import { sendProblem } from '@tasktier/service-kit';
+import type { FastifyReply } from 'fastify';
+import { SubscribeError } from '../lib/event-hub.ts';
+import type { StreamLeases } from '../lib/stream-leases.ts';
 import { parseChangeEvent } from '../store/todo-store.ts';
 
 export interface EventsOptions {
   heartbeatMs: number;
-  /** Milliseconds a browser should wait before reconnecting (the SSE `retry:` field). */
-  retryMs?: number;
+  /** Open streams on this process; the next one is refused at once (503). */
+  maxStreams: number;
+  /** Open streams per client address across replicas (429); none when the limits are off. */
+  leases?: StreamLeases;
+  /** How long a SUBSCRIBE may take before the stream is refused (503). */
+  subscribeTimeoutMs: number;
+}
+
+/**
+ * The SSE `retry:` hint, spread over 1-5 s: after a restart ends every stream at once, the
+ * browsers come back over seconds instead of in one burst.
+ */
+export function retryHintMs(): number {
+  return 1000 + Math.floor(Math.random() * 4000);
+}
+
+/** Retry-After for a refused stream, spread too, for the same reason. */
+const retryAfterSeconds = () => String(2 + Math.floor(Math.random() * 4));
+
+function refuse(reply: FastifyReply, status: 429 | 503, detail: string, slug: string) {
+  reply.header('retry-after', retryAfterSeconds());
+  return sendProblem(reply, status, detail, slug);
 }
 
 /**
@@ -15,11 +41,18 @@ export interface EventsOptions {
  * to refetch. Streams end when the server shuts down (after the drain) so browsers reconnect to
  * another replica, and when the Redis subscription was interrupted (events may have been missed).
  */
-const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeatMs, retryMs = 2000 }) => {
+const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
+  app,
+  { heartbeatMs, maxStreams, leases, subscribeTimeoutMs },
+) => {
   const streams = new Set<PassThrough>();
+  /** Streams open or being set up: what the per-process cap counts. */
+  let active = 0;
+  let closing = false;
 
   const heartbeat = setInterval(() => {
     for (const stream of streams) stream.write(': heartbeat\n\n');
+    leases?.renew().catch(() => {});
   }, heartbeatMs);
   heartbeat.unref();
 
@@ -31,6 +64,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
 
   // preClose runs before the listener closes: open streams would otherwise hold up close().
   app.addHook('preClose', async () => {
+    closing = true;
     clearInterval(heartbeat);
     stopResync();
     endAll();
@@ -44,18 +78,82 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
         tags: ['events'],
         summary: 'Live changes of a list (Server-Sent Events)',
         params: ListIdParams,
-        response: { 200: { type: 'string', description: 'text/event-stream' }, 404: Problem, 503: Problem },
+        response: {
+          200: { type: 'string', description: 'text/event-stream' },
+          404: Problem,
+          429: Problem,
+          503: Problem,
+        },
       },
     },
     async (request, reply) => {
       const { listId } = request.params;
+      if (active >= maxStreams) {
+        return refuse(
+          reply,
+          503,
+          `this server holds its maximum of ${maxStreams} live-sync streams; reconnect in a moment`,
+          'overloaded',
+        );
+      }
+      // Every step below undoes itself when the client leaves, whenever that happens: the close
+      // handler is attached before the first await, and each step registers its undo as it
+      // completes; a step completing after the client left is undone at once.
+      const undo: Array<() => void> = [];
+      const left = new AbortController();
+      const cleanUp = () => {
+        left.abort();
+        for (let step = undo.pop(); step; step = undo.pop()) step();
+      };
+      reply.raw.once('close', cleanUp);
+      const step = (undoIt: () => void) => {
+        undo.push(undoIt);
+        if (left.signal.aborted) cleanUp();
+      };
+      active++;
+      step(() => active--);
+
+      if (leases) {
+        const address = normalizeIP(request.ip);
+        const lease = randomBytes(9).toString('base64url');
+        let admitted = true;
+        try {
+          admitted = await leases.admit(address, lease);
+          if (admitted) step(() => leases.release(address, lease));
+        } catch (error) {
+          // Like the request limits: a Redis that fails does not refuse the stream by itself.
+          request.log.debug({ err: { message: (error as Error).message } }, 'stream lease not taken');
+        }
+        if (!admitted) {
+          return refuse(
+            reply,
+            429,
+            `too many live-sync streams from your address (at most ${leases.perClient}); close some tabs or try again later`,
+            'rate-limited',
+          );
+        }
+      }
+
       const stream = new PassThrough();
+      step(() => stream.end());
+      const retryMs = retryHintMs();
       const forward = (message: string) => {
         const revision = parseChangeEvent(message)?.revision ?? '';
         stream.write(`id: ${revision}\nevent: change\ndata: ${message}\n\n`);
       };
       // Subscribe before reading the version, so no change can fall between the two.
-      const unsubscribe = await app.events.subscribe(app.store.channel(listId), forward);
+      let unsubscribe: () => void;
+      try {
+        unsubscribe = await app.events.subscribe(app.store.channel(listId), forward, {
+          timeoutMs: subscribeTimeoutMs,
+          signal: left.signal,
+        });
+      } catch (error) {
+        if (!(error instanceof SubscribeError)) throw error;
+        if (!left.signal.aborted) request.log.warn({ err: { message: error.message } }, 'event stream not started');
+        return refuse(reply, 503, 'live sync is unavailable right now; reconnect in a moment', 'storage-unavailable');
+      }
+      step(unsubscribe);
       let ready: ReadyEvent;
       try {
         const { version, revision } = await app.store.readList(listId);
@@ -65,13 +163,13 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (app, { heartbeat
         throw error;
       }
 
+      // Set up while the server began to close: endAll() has run, so this one would hold up close().
+      if (closing) return refuse(reply, 503, 'this server is shutting down; reconnect in a moment', 'overloaded');
       streams.add(stream);
       app.metrics.sseClients.inc();
-      request.raw.once('close', () => {
+      step(() => {
         streams.delete(stream);
-        unsubscribe();
         app.metrics.sseClients.dec();
-        stream.end();
       });
       stream.write(`retry: ${retryMs}\nevent: ready\ndata: ${JSON.stringify(ready)}\n\n`);
       return (

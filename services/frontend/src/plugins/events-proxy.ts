@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { type ForwardOptions, forward } from '../lib/forward.ts';
@@ -34,7 +35,24 @@ export default async function eventsProxy(app: FastifyInstance, options: EventsP
     },
   };
 
+  /** Streams open or being set up: each holds a pool connection, and the pool has eventStreams. */
+  let active = 0;
   app.get(EVENTS_ROUTE, { config: { longLived: true } }, (request, reply) => {
+    if (active >= options.eventStreams) {
+      // Refused at once: waiting for a pool connection would leave the browser without an answer
+      // for as long as other streams stay open. Retry-After spread so refused browsers come back apart.
+      reply.header('retry-after', String(2 + Math.floor(Math.random() * 4)));
+      return sendProblem(
+        reply,
+        503,
+        `this server holds its maximum of ${options.eventStreams} live-sync streams; reconnect in a moment`,
+        'overloaded',
+      );
+    }
+    active++;
+    reply.raw.once('close', () => {
+      active--;
+    });
     forward(pool, request, reply, forwardOptions);
   });
 

@@ -34,7 +34,8 @@ export interface Backend {
   restart(): Promise<void>;
 }
 
-export async function startBackend(redis: RedisServer): Promise<Backend> {
+/** A backend behind the frontend (trusted on loopback); per-client limits off unless `env` turns them on. */
+export async function startBackend(redis: RedisServer, env: Record<string, string> = {}): Promise<Backend> {
   if (!existsSync(BACKEND_SCRIPT)) throw new Error(`${BACKEND_SCRIPT} is missing: run npm run build first`);
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
@@ -49,6 +50,10 @@ export async function startBackend(redis: RedisServer): Promise<Backend> {
         DRAIN_DELAY_MS: '200',
         SHUTDOWN_TIMEOUT_MS: '2000',
         LOG_LEVEL: 'warn',
+        TRUST_PROXY: 'loopback',
+        // Every test's browser comes from 127.0.0.1: one client address for the whole suite.
+        RATE_LIMITS: 'off',
+        ...env,
       },
       readyUrl: `${url}/readyz`,
     });
