@@ -1,6 +1,6 @@
 /**
  * "No todo is ever half-written": checks every list in Redis directly (not through the API, which
- * could hide a broken record). A list is a meta hash `tt:list:{id}` {createdAt, v, seq, r, bytes} and a todos
+ * could hide a broken record). A list is a meta hash `tt:list:{id}` {createdAt, v, seq, r, bytes, bv} and a todos
  * hash `tt:todos:{id}` {todoId -> JSON}; every write is one Lua script, so both change together.
  */
 export type Cli = (...args: string[]) => string;
@@ -64,9 +64,10 @@ export function checkInvariants(cli: Cli, prefix = 'tt:'): InvariantReport {
       if (seen.has(todoSeq)) problems.push(`two todos of list ${id} share seq ${todoSeq}`);
       seen.add(todoSeq);
     }
-    // `bytes` (the list's size budget) is kept by every write; lists stored before it have none yet.
+    // `bytes` (the list's size budget) is true for version `bv`; lists stored or written before it
+    // existed are counted again by their next write.
     const keptBytes = fields.get('bytes');
-    if (keptBytes !== undefined && Number(keptBytes) !== bytes) {
+    if (keptBytes !== undefined && fields.get('bv') === fields.get('v') && Number(keptBytes) !== bytes) {
       problems.push(`list ${id} counts ${keptBytes} bytes but holds ${bytes}`);
     }
     if (seen.size > seq) problems.push(`list ${id} holds ${seen.size} todos but created only ${seq}`);
