@@ -48,9 +48,9 @@ class SseClient {
     if (this.buffer.length > 4096) this.buffer = this.buffer.slice(-256);
   }
 
-  /** Watch for the change event with this id (`id: <version>`), seen or not yet. */
-  await(id: number): void {
-    this.awaited = `id: ${id}\nevent: change`;
+  /** Watch for the change event of this list version (`id: <version>.<token>`), seen or not yet. */
+  await(version: number): void {
+    this.awaited = `id: ${version}.`;
     this.changeAt = undefined;
     if (this.buffer.includes(this.awaited)) this.changeAt = performance.now();
   }

@@ -122,4 +122,52 @@ describe('after Redis was restored from a snapshot, with the backends running', 
     const bytes = stored.reduce((sum, json) => sum + Buffer.byteLength(json), 0);
     expect(await admin.hget(`tt:list:{${listId}}`, 'bytes')).toBe(String(bytes));
   });
+
+  it('writes by a backend from before revisions (a rolling upgrade) are counted and never leave a list with todos expiring', async () => {
+    const [a] = replicas as [TestApp];
+    const listId = await createList(a);
+    const meta = `tt:list:{${listId}}`;
+    expect(await admin.ttl(meta)).toBeGreaterThan(0);
+    // The first todo, added as the previous version's script does: no rev, no byte count, no PERSIST.
+    const old = JSON.stringify({
+      id: 'AAAAAAAAAAAAAAAA',
+      title: 'from the old backend',
+      completed: false,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      seq: 1,
+    });
+    await admin.hset(`tt:todos:{${listId}}`, 'AAAAAAAAAAAAAAAA', old);
+    await admin.hincrby(meta, 'seq', 1);
+    await admin.hincrby(meta, 'v', 1);
+    const read1 = await read(a, listId);
+    expect(read1.titles).toEqual(['from the old backend']);
+    // Its next write, by this version, counts the old todo too and removes the expiry.
+    await write(a, listId, ['new']);
+    expect(await admin.ttl(meta)).toBe(-1);
+    const stored = await admin.hvals(`tt:todos:{${listId}}`);
+    const bytes = stored.reduce((sum, json) => sum + Buffer.byteLength(json), 0);
+    expect(await admin.hget(meta, 'bytes')).toBe(String(bytes));
+    // A todo without a rev has no ETag until its next change; `*` still matches it.
+    const todoPath = `/api/lists/${listId}/todos/AAAAAAAAAAAAAAAA`;
+    expect((await a.inject({ method: 'GET', url: todoPath })).headers.etag).toBeUndefined();
+    expect(
+      (
+        await a.inject({
+          method: 'PATCH',
+          url: todoPath,
+          payload: { title: 'x' },
+          headers: { 'if-match': '"AAAAAAAAAAA"' },
+        })
+      ).statusCode,
+    ).toBe(412);
+    const patched = await a.inject({
+      method: 'PATCH',
+      url: todoPath,
+      payload: { completed: true },
+      headers: { 'if-match': '*' },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.headers.etag).toMatch(/^"[A-Za-z0-9_-]{11}"$/);
+  });
 });

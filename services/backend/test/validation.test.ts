@@ -82,6 +82,63 @@ const cases: Case[] = [
     status: 400,
     detail: /title must NOT have more than 1000 characters/,
   },
+  {
+    name: 'title with a line break',
+    method: 'POST',
+    body: '{"title":"a\\nb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with a tab',
+    method: 'POST',
+    body: '{"title":"a\\tb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with NUL',
+    method: 'POST',
+    body: '{"title":"a\\u0000b"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with ESC (U+001B)',
+    method: 'POST',
+    body: '{"title":"a\\u001bb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with DEL (U+007F)',
+    method: 'POST',
+    body: '{"title":"a\\u007fb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with NEL (U+0085, C1)',
+    method: 'POST',
+    body: '{"title":"a\\u0085b"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'title with U+009F (C1)',
+    method: 'POST',
+    body: '{"title":"a\\u009fb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
+  {
+    name: 'patch with a title holding a control character',
+    method: 'PATCH',
+    url: () => todoUrl,
+    body: '{"title":"a\\rb"}',
+    status: 400,
+    detail: /^body\/title must not contain control characters/,
+  },
   { name: 'a JSON array instead of an object', method: 'POST', body: '[]', status: 400, detail: /body must be object/ },
   { name: 'no body', method: 'POST', body: '', status: 400, detail: /body must be object/ },
   { name: 'malformed JSON', method: 'POST', body: '{"title":', status: 400, detail: /not valid JSON/ },
@@ -193,6 +250,14 @@ describe('bad input gets a 4xx problem+json with a useful detail, never a 500', 
     expect(full.statusCode).toBe(409);
     expect(full.json<Problem>().detail).toMatch(/at most 3 todos/);
     expect((await app.inject({ method: 'GET', url: `/api/lists/${list}/todos` })).json()).toHaveLength(3);
+  });
+
+  it('accepts titles with any printable character: accents, emoji, no-break space, quotes, backslash', async () => {
+    const title = 'é 🙂 a\u00a0b \u200b "q" \\ 𝄞';
+    const list = await createList(app);
+    const response = await app.inject({ method: 'POST', url: `/api/lists/${list}/todos`, payload: { title } });
+    expect(response.statusCode).toBe(201);
+    expect(response.json<Todo>().title).toBe(title);
   });
 
   it('drops unknown fields instead of storing them', async () => {

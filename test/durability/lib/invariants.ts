@@ -1,6 +1,6 @@
 /**
  * "No todo is ever half-written": checks every list in Redis directly (not through the API, which
- * could hide a broken record). A list is a meta hash `tt:list:{id}` {createdAt, v, seq} and a todos
+ * could hide a broken record). A list is a meta hash `tt:list:{id}` {createdAt, v, seq, r, bytes, bv} and a todos
  * hash `tt:todos:{id}` {todoId -> JSON}; every write is one Lua script, so both change together.
  */
 export type Cli = (...args: string[]) => string;
@@ -45,8 +45,10 @@ export function checkInvariants(cli: Cli, prefix = 'tt:'): InvariantReport {
       continue;
     }
     const seen = new Set<number>();
+    let bytes = 0;
     for (const json of lines(cli('HVALS', `${prefix}todos:{${id}}`))) {
       todoCount++;
+      bytes += Buffer.byteLength(json);
       let todo: Record<string, unknown>;
       try {
         todo = JSON.parse(json) as Record<string, unknown>;
@@ -61,6 +63,12 @@ export function checkInvariants(cli: Cli, prefix = 'tt:'): InvariantReport {
         problems.push(`todo ${String(todo.id)} has seq ${todoSeq} > list seq ${seq}`);
       if (seen.has(todoSeq)) problems.push(`two todos of list ${id} share seq ${todoSeq}`);
       seen.add(todoSeq);
+    }
+    // `bytes` (the list's size budget) is true for version `bv`; lists stored or written before it
+    // existed are counted again by their next write.
+    const keptBytes = fields.get('bytes');
+    if (keptBytes !== undefined && fields.get('bv') === fields.get('v') && Number(keptBytes) !== bytes) {
+      problems.push(`list ${id} counts ${keptBytes} bytes but holds ${bytes}`);
     }
     if (seen.size > seq) problems.push(`list ${id} holds ${seen.size} todos but created only ${seq}`);
     if (version < seen.size) problems.push(`list ${id} is at version ${version} with ${seen.size} todos`);

@@ -54,14 +54,15 @@ export async function seedReadLists(origin: string, count: number, todos: number
   return lists;
 }
 
-/** The list's version (its ETag) and todos, read through the Ingress. */
+/** The list's version (from its ETag) and todos, read through the Ingress. */
 export async function readList(
   origin: string,
   list: string,
 ): Promise<{ version: number; todos: { id: string; title: string }[] }> {
   const response = await fetch(`${origin}/api/lists/${list}/todos`);
   const todos = await json<{ id: string; title: string }[]>(response);
-  return { version: Number(response.headers.get('etag')?.replaceAll('"', '')), todos };
+  // The ETag is the list's revision, `<version>.<token>`.
+  return { version: Number.parseInt(response.headers.get('etag')?.replaceAll('"', '') ?? '', 10), todos };
 }
 
 /**

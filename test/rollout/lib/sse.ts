@@ -5,7 +5,7 @@ import { errorCode } from './load.ts';
 /**
  * A live-sync client as the UI is one (an EventSource plus refetches), through the Ingress.
  * It knows a list "up to version N" when it has seen every change up to N, by change events or by
- * refetching the list (whose ETag is its version). On a gap in the versions, or a `ready` event
+ * refetching the list (whose ETag starts with its version). On a gap in the versions, or a `ready` event
  * after a reconnect with a newer version than it knows, it refetches, as the UI does. When a
  * stream ends (a replica drained it) it reconnects after the server's `retry:` delay, like a
  * browser's EventSource, sending Last-Event-ID.
@@ -132,7 +132,7 @@ export class SseClient {
 
   private refetching?: Promise<void>;
 
-  /** GET the list (as the UI does after a gap); its ETag is the version it reflects. */
+  /** GET the list (as the UI does after a gap); its ETag starts with the version it reflects. */
   private refetch(): Promise<void> {
     this.refetching ??= (async () => {
       try {
@@ -144,7 +144,8 @@ export class SseClient {
           this.refetchFailures.push(`HTTP ${response.status}`);
           return;
         }
-        this.known = Math.max(this.known, Number(etag));
+        // The ETag is the list's revision, `<version>.<token>`; nothing rolls Redis back here.
+        this.known = Math.max(this.known, Number.parseInt(etag, 10));
       } catch (error) {
         this.refetchFailures.push(errorCode(error));
       } finally {

@@ -4,7 +4,8 @@
  * read of a whole list is one HVALS.
  *
  * Keys: KEYS[1] = list meta hash {createdAt, v (version), seq (creation counter), r (token of the
- *       last write), bytes (sum of the todos' JSON lengths)}, KEYS[2] = todos hash {todoId -> JSON}.
+ *       last write), bytes (sum of the todos' JSON lengths), bv (the version `bytes` is true for)},
+ *       KEYS[2] = todos hash {todoId -> JSON}.
  * A list's revision is `<v>.<r>`. The version alone cannot tell two states apart once Redis went
  * back in time (a restored backup, writes lost in a crash, a failover): the same number then names
  * another state. The token is random per write, so a revision names one state only.
@@ -16,21 +17,29 @@
  * -4 over the byte budget, -5 If-Match did not match.
  */
 
-// The list's byte count; computed once for lists stored before it was kept.
+// The list's byte count. Counted again from the todos when it is not known for the current
+// version: lists stored before it was kept, and lists written by a backend from before it
+// (during a rolling upgrade), whose scripts change the version but not the count.
 const LIST_BYTES = `
 local function listBytes()
-  local stored = redis.call('HGET', KEYS[1], 'bytes')
-  if stored then return tonumber(stored) end
+  local stored = redis.call('HMGET', KEYS[1], 'bytes', 'bv', 'v')
+  if stored[1] and stored[2] == stored[3] then return tonumber(stored[1]) end
   local total = 0
   for _, json in ipairs(redis.call('HVALS', KEYS[2])) do total = total + #json end
   return total
 end
 `;
 
-// An empty list expires (ttl seconds, 0 = never); a list with todos must not.
-const ARM_EXPIRY = `
-local function armExpiry(ttl)
-  if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+// An empty list expires (ttl seconds, 0 = never); a list with todos must not. Every write sets
+// this again rather than only at the change from empty to not (and back): a todo added by a
+// backend from before expiry existed (a rolling upgrade) leaves the expiry on.
+const SET_EXPIRY = `
+local function setExpiry(ttl)
+  if redis.call('EXISTS', KEYS[2]) == 1 or ttl == 0 then
+    redis.call('PERSIST', KEYS[1])
+  else
+    redis.call('EXPIRE', KEYS[1], ttl)
+  end
 end
 `;
 
@@ -45,7 +54,7 @@ end
 // ARGV: createdAt, token, empty-list ttl seconds
 export const CREATE_LIST = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0, 'r', ARGV[2], 'bytes', 0)
+redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0, 'r', ARGV[2], 'bytes', 0, 'bv', 0)
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
@@ -63,9 +72,9 @@ local json = cjson.encode(todo)
 local bytes = listBytes() + #json
 if bytes > tonumber(ARGV[9]) then return {-4} end
 redis.call('HSET', KEYS[2], ARGV[1], json)
-if count == 0 then redis.call('PERSIST', KEYS[1]) end
+redis.call('PERSIST', KEYS[1])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'seq', seq, 'r', ARGV[8], 'bytes', bytes)
+redis.call('HSET', KEYS[1], 'seq', seq, 'r', ARGV[8], 'bytes', bytes, 'bv', v)
 local revision = v .. '.' .. ARGV[8]
 redis.call('PUBLISH', ARGV[7], cjson.encode({type = 'todo.created', version = v, revision = revision, todoId = ARGV[1]}))
 return {revision, json}
@@ -87,15 +96,16 @@ local bytes = listBytes() - #current + #json
 -- A change that shrinks a todo is always let through, even in a list over a lowered budget.
 if #json > #current and bytes > tonumber(ARGV[6]) then return {-4} end
 redis.call('HSET', KEYS[2], ARGV[1], json)
+redis.call('PERSIST', KEYS[1])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[5], 'bytes', bytes)
+redis.call('HSET', KEYS[1], 'r', ARGV[5], 'bytes', bytes, 'bv', v)
 local revision = v .. '.' .. ARGV[5]
 redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'todo.updated', version = v, revision = revision, todoId = ARGV[1]}))
 return {revision, json}
 `;
 
 // ARGV: todoId, channel, token, ifMatch, empty-list ttl seconds
-export const DELETE_TODO = `${LIST_BYTES}${MATCHES}${ARM_EXPIRY}
+export const DELETE_TODO = `${LIST_BYTES}${MATCHES}${SET_EXPIRY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if not current then return {-3} end
@@ -103,20 +113,20 @@ if not matches(ARGV[4], cjson.decode(current)) then return {-5} end
 local bytes = listBytes() - #current
 redis.call('HDEL', KEYS[2], ARGV[1])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[3], 'bytes', bytes)
-if redis.call('EXISTS', KEYS[2]) == 0 then armExpiry(tonumber(ARGV[5])) end
+redis.call('HSET', KEYS[1], 'r', ARGV[3], 'bytes', bytes, 'bv', v)
+setExpiry(tonumber(ARGV[5]))
 local revision = v .. '.' .. ARGV[3]
 redis.call('PUBLISH', ARGV[2], cjson.encode({type = 'todo.deleted', version = v, revision = revision, todoId = ARGV[1]}))
 return {revision}
 `;
 
 // ARGV: channel, token, empty-list ttl seconds
-export const CLEAR_TODOS = `${ARM_EXPIRY}
+export const CLEAR_TODOS = `${SET_EXPIRY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 redis.call('DEL', KEYS[2])
 local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'bytes', 0)
-armExpiry(tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'bytes', 0, 'bv', v)
+setExpiry(tonumber(ARGV[3]))
 local revision = v .. '.' .. ARGV[2]
 redis.call('PUBLISH', ARGV[1], cjson.encode({type = 'todos.cleared', version = v, revision = revision}))
 return {revision}
