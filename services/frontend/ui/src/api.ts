@@ -25,7 +25,7 @@ async function call(method: string, path: string, body?: unknown): Promise<Respo
       headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       // Lists are private to whoever has the link: keep them out of the browser's HTTP cache
-      // (a refresh is only asked for when the version changed, so a 304 would not save anything).
+      // (a refresh is only asked for when the revision changed, so a 304 would not save anything).
       cache: 'no-store',
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
@@ -53,11 +53,14 @@ export async function createList(): Promise<CreatedList> {
   return (await call('POST', '/api/lists')).json() as Promise<CreatedList>;
 }
 
-/** The todos and the list version (the backend's ETag is the version). */
-export async function getTodos(listId: string): Promise<{ todos: Todo[]; version: number }> {
+/**
+ * The todos and the list's revision: the backend's ETag without its quotes, the same string as
+ * the `revision` of its events (undefined if it sent none).
+ */
+export async function getTodos(listId: string): Promise<{ todos: Todo[]; revision: string | undefined }> {
   const response = await call('GET', `${listPath(listId)}/todos`);
-  const version = Number(/"(\d+)"/.exec(response.headers.get('etag') ?? '')?.[1] ?? Number.NaN);
-  return { todos: (await response.json()) as Todo[], version };
+  const revision = /^(?:W\/)?"([^"]*)"$/.exec(response.headers.get('etag') ?? '')?.[1];
+  return { todos: (await response.json()) as Todo[], revision };
 }
 
 export async function addTodo(listId: string, title: string): Promise<Todo> {

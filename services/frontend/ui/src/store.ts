@@ -46,12 +46,17 @@ const ERROR_NOTICE_MS = 8000;
  * One shared list, kept in the backend. The view is the last server snapshot with this browser's
  * not-yet-confirmed changes applied on top, so edits show at once, a refresh never makes them
  * flicker, and a change the server refused disappears (with a message). Writes go out one at a
- * time, in order. Live sync: every change event (from any browser, via any backend replica) and
- * every (re)connection triggers a refresh; refreshes are coalesced so a burst costs one or two.
+ * time, in order. Live sync: a change event (from any browser, via any backend replica) whose
+ * revision is not the one shown, and every (re)connection, trigger a refresh; refreshes are
+ * coalesced so a burst costs one or two.
  */
 export class ListStore {
   private server: Todo[] = [];
-  private version = -1;
+  /**
+   * The revision of the snapshot shown. Compared for equality, never order: after a restore or a
+   * lost write the version goes backwards, and that is news too.
+   */
+  private revision: string | undefined;
   private loaded = false;
   private entries: Entry[] = [];
   private nextTemp = 0;
@@ -197,9 +202,9 @@ export class ListStore {
       this.refreshWanted = false;
       const started = ++this.refreshesStarted;
       try {
-        const { todos, version } = await api.getTodos(this.listId);
+        const { todos, revision } = await api.getTodos(this.listId);
         this.server = todos;
-        if (Number.isFinite(version)) this.version = version;
+        this.revision = revision;
         this.loaded = true;
         this.notFound = false;
         this.refreshFailures = 0;
@@ -225,19 +230,19 @@ export class ListStore {
   private connect(): void {
     const source = new EventSource(api.eventsUrl(this.listId));
     this.events = source;
-    const onVersion = (event: MessageEvent<string>) => {
-      const version = parseVersion(event.data);
-      if (version === undefined || version > this.version) this.refresh();
-    };
     source.addEventListener('ready', (event) => {
       this.reconnects = 0;
       this.streamUp = true;
       this.setStreamOffline(false);
       // (Re)connected: whatever happened while we were away, catch up.
-      const version = parseVersion(event.data);
-      if (version === undefined || version !== this.version || this.requestsFailing) this.refresh();
+      const revision = parseRevision(event.data);
+      if (revision === undefined || revision !== this.revision || this.requestsFailing) this.refresh();
     });
-    source.addEventListener('change', onVersion);
+    source.addEventListener('change', (event) => {
+      // Without a revision (an older backend) every change is news.
+      const revision = parseRevision(event.data);
+      if (revision === undefined || revision !== this.revision) this.refresh();
+    });
     source.addEventListener('error', () => {
       this.streamUp = false;
       if (this.notFound) {
@@ -339,10 +344,11 @@ function matches(todo: ViewTodo, id: string): boolean {
   return todo.id === id || todo.key === id;
 }
 
-function parseVersion(data: string): number | undefined {
+/** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
+export function parseRevision(data: string): string | undefined {
   try {
-    const version = (JSON.parse(data) as { version?: unknown }).version;
-    return typeof version === 'number' ? version : undefined;
+    const revision = (JSON.parse(data) as { revision?: unknown }).revision;
+    return typeof revision === 'string' ? revision : undefined;
   } catch {
     return undefined;
   }
