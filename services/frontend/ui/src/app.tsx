@@ -253,6 +253,7 @@ function Banner({ notice, onDismiss }: { notice: Notice; onDismiss(): void }) {
   // The live region is always in the page, so screen readers announce what appears in it.
   return (
     <div class="banner-region" role="status" aria-live="polite">
+      {notice?.kind === 'limited' && <p class="banner banner-limited">{notice.message}</p>}
       {notice?.kind === 'offline' && (
         <p class="banner banner-offline">
           Cannot reach the server. Showing the list as last seen; changes are not saved until it is back. Reconnecting…

@@ -1,6 +1,7 @@
 import type { Todo } from '@tasktier/contract';
 import * as api from './api.ts';
 import { ApiError } from './api.ts';
+import { openEventStream } from './event-stream.ts';
 
 /** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
 export interface ViewTodo {
@@ -11,7 +12,13 @@ export interface ViewTodo {
   completed: boolean;
 }
 
-export type Notice = { kind: 'offline' } | { kind: 'error'; message: string } | { kind: 'not-found' } | undefined;
+export type Notice =
+  | { kind: 'offline' }
+  /** Refused for now (rate limited, or the server at capacity): what happened and how long to wait. */
+  | { kind: 'limited'; message: string }
+  | { kind: 'error'; message: string }
+  | { kind: 'not-found' }
+  | undefined;
 
 export interface State {
   todos: ViewTodo[];
@@ -38,8 +45,19 @@ export function retryDelay(attempt: number): number {
   const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
+/**
+ * How long to wait after an answer with Retry-After: at least that, plus jitter so that every
+ * browser refused at once does not come back at the same instant; never less than `backoff`.
+ */
+export function waitAfter(error: ApiError, backoff: number): number {
+  if (error.retryAfter === undefined) return backoff;
+  const ms = error.retryAfter * 1000;
+  return Math.max(backoff, Math.round(ms + Math.random() * (1000 + ms * 0.1)));
+}
 /** A stream that drops is usually back within its `retry:` delay; only then is it news. */
 const OFFLINE_GRACE_MS = 3000;
+/** Reconnect delay after a stream ended, when the server gave no `retry:` hint (EventSource's usual). */
+const STREAM_RETRY_MS = 3000;
 const ERROR_NOTICE_MS = 8000;
 
 /**
@@ -70,7 +88,7 @@ export class ListStore {
   private refreshFailures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private events: EventSource | undefined;
+  private closeStream: (() => void) | undefined;
   private streamUp = false;
   private reconnects = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -80,6 +98,8 @@ export class ListStore {
   private notFound = false;
   private error: string | undefined;
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
+  private limited: string | undefined;
+  private limitedTimer: ReturnType<typeof setTimeout> | undefined;
 
   private readonly listeners = new Set<() => void>();
   state: State = { todos: [], loaded: false, notice: undefined };
@@ -97,8 +117,10 @@ export class ListStore {
   }
 
   stop(): void {
-    this.events?.close();
-    for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer]) clearTimeout(timer);
+    this.closeStream?.();
+    for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer, this.limitedTimer]) {
+      clearTimeout(timer);
+    }
   }
 
   // ---- actions --------------------------------------------------------------------------------
@@ -214,11 +236,20 @@ export class ListStore {
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) {
           this.notFound = true;
+          this.closeStream?.();
           this.render();
           break;
         }
-        this.failed(error, 'The list could not be loaded');
-        this.retryTimer = setTimeout(() => this.refresh(), retryDelay(this.refreshFailures++));
+        const backoff = retryDelay(this.refreshFailures++);
+        if (error instanceof ApiError && error.limited) {
+          this.setLimited(error, (s) => `the list updates again in ${s}.`);
+        } else {
+          this.failed(error, 'The list could not be loaded');
+        }
+        this.retryTimer = setTimeout(
+          () => this.refresh(),
+          error instanceof ApiError ? waitAfter(error, backoff) : backoff,
+        );
         break;
       }
     }
@@ -228,53 +259,78 @@ export class ListStore {
   // ---- live sync ------------------------------------------------------------------------------
 
   private connect(): void {
-    const source = new EventSource(api.eventsUrl(this.listId));
-    this.events = source;
-    source.addEventListener('ready', (event) => {
-      this.reconnects = 0;
-      this.streamUp = true;
-      this.setStreamOffline(false);
-      // (Re)connected: whatever happened while we were away, catch up.
-      const revision = parseRevision(event.data);
-      if (revision === undefined || revision !== this.revision || this.requestsFailing) this.refresh();
-    });
-    source.addEventListener('change', (event) => {
-      // Without a revision (an older backend) every change is news.
-      const revision = parseRevision(event.data);
-      if (revision === undefined || revision !== this.revision) this.refresh();
-    });
-    source.addEventListener('error', () => {
-      this.streamUp = false;
-      if (this.notFound) {
-        source.close();
-        return;
-      }
-      if (source.readyState === EventSource.CLOSED) {
-        // The server answered with an error (e.g. 502 while the backend is down): the browser
-        // will not retry by itself, so we do, backing off. That is certainly news: say so now.
-        source.close();
-        this.setStreamOffline(true);
-        this.reconnectTimer = setTimeout(() => this.connect(), retryDelay(this.reconnects++));
-      } else {
-        // The stream dropped and the browser reconnects by itself (retry: hint). A server that
-        // drains ends streams on purpose; only say something if it takes longer than that.
+    if (this.notFound) return;
+    this.closeStream?.();
+    this.closeStream = openEventStream(api.eventsUrl(this.listId), {
+      onEvent: (type, data) => {
+        if (type === 'ready') this.onReady(data);
+        else if (type === 'change') this.onChange(data);
+      },
+      onEnd: (retryMs) => {
+        this.streamUp = false;
+        if (this.notFound) return;
+        // A server that drains ends streams on purpose, and we are back within its `retry:`
+        // delay; only say something if it takes longer than that.
         clearTimeout(this.offlineTimer);
         this.offlineTimer = setTimeout(() => {
           if (!this.streamUp) this.setStreamOffline(true);
         }, OFFLINE_GRACE_MS);
-      }
+        this.reconnectTimer = setTimeout(() => this.connect(), retryMs ?? jitter(STREAM_RETRY_MS));
+      },
+      onRefused: (error) => {
+        this.streamUp = false;
+        if (error.status === 404) {
+          this.notFound = true;
+          this.render();
+          return;
+        }
+        // Refused (e.g. 502 while the backend is down, 429 over a limit): that is news at once.
+        if (error.limited) this.setLimited(error, (s) => `live updates resume in ${s}.`);
+        else this.setStreamOffline(true);
+        this.reconnectTimer = setTimeout(() => this.connect(), waitAfter(error, retryDelay(this.reconnects++)));
+      },
     });
+  }
+
+  private onReady(data: string): void {
+    this.reconnects = 0;
+    this.streamUp = true;
+    this.setStreamOffline(false);
+    // (Re)connected: whatever happened while we were away, catch up.
+    const revision = parseRevision(data);
+    if (revision === undefined || revision !== this.revision || this.requestsFailing) this.refresh();
+  }
+
+  private onChange(data: string): void {
+    // Without a revision (an older backend) every change is news.
+    const revision = parseRevision(data);
+    if (revision === undefined || revision !== this.revision) this.refresh();
   }
 
   // ---- status ---------------------------------------------------------------------------------
 
   private failed(error: unknown, what: string): void {
-    if (error instanceof ApiError && error.unavailable) {
+    if (error instanceof ApiError && error.limited) {
+      this.setLimited(error, (s) => `try again in ${s}. ${what}.`);
+    } else if (error instanceof ApiError && error.unavailable) {
       this.requestsFailing = true;
       this.render();
     } else {
-      this.setError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+      this.setError(`${what}: ${describe(error)}`);
     }
+  }
+
+  /** Refused for now: says so with the wait the server asked for, until that wait is over. */
+  private setLimited(error: ApiError, then: (wait: string) => string): void {
+    const seconds = error.retryAfter ?? 0;
+    const why = error.status === 429 ? 'Too many requests from your network' : 'The server is busy';
+    clearTimeout(this.limitedTimer);
+    this.limited = `${why}: ${then(`${seconds} s`)}`;
+    this.limitedTimer = setTimeout(() => {
+      this.limited = undefined;
+      this.render();
+    }, seconds * 1000);
+    this.render();
   }
 
   private requestsOk(): void {
@@ -302,6 +358,7 @@ export class ListStore {
   private render(): void {
     let notice: Notice;
     if (this.notFound) notice = { kind: 'not-found' };
+    else if (this.limited) notice = { kind: 'limited', message: this.limited };
     else if (this.requestsFailing || this.streamOffline) notice = { kind: 'offline' };
     else if (this.error) notice = { kind: 'error', message: this.error };
     this.state = { todos: this.view(), loaded: this.loaded, notice };
@@ -352,6 +409,14 @@ export function parseRevision(data: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.75 + Math.random() * 0.5));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function ignoreNotFound(error: unknown): void {
