@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '@tasktier/testkit';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -224,15 +225,33 @@ describe('when the backend goes away', () => {
 
     // Meanwhile someone on the other replica changes the list.
     await addTodos(two, 'added while window one was cut off');
-    // And a first visit through the cut-off replica cannot create a list yet: it says so and retries.
+    // And a first visit through the cut-off replica shows its empty list, but cannot create it
+    // with its first todo: it says so, and gives the todo back to the input.
     const newcomer = await window();
     await newcomer.goto(`${frontends[0].url}/`);
+    await addTodos(newcomer, 'my first todo');
     await banner(newcomer).waitFor();
-    expect(await banner(newcomer).textContent()).toMatch(/Cannot reach the server to create your list/);
+    expect(await banner(newcomer).textContent()).toMatch(
+      /Your list could not be created, so “my first todo” was not saved: the backend/,
+    );
+    expect(await titles(newcomer)).toEqual([]);
+    expect(await newcomer.locator('.new-todo').inputValue()).toBe('my first todo');
 
     await backends[0].restart();
-    await newcomer.waitForURL(/\/l\/[A-Za-z0-9_-]{22}$/, { timeout: 20_000 });
-    await newcomer.locator('.new-todo:not([disabled])').waitFor();
+    // Enter again, once the backend is back (the first tries may still find it starting).
+    await waitFor(
+      'the list created',
+      async () => {
+        if (new URL(newcomer.url()).pathname !== '/') return true;
+        if ((await newcomer.locator('.new-todo').inputValue()) === 'my first todo') {
+          await newcomer.locator('.new-todo').press('Enter');
+        }
+        return false;
+      },
+      { timeoutMs: 20_000 },
+    );
+    await newcomer.waitForURL(/\/l\/[A-Za-z0-9_-]{22}$/);
+    await eventually('created with its todo', () => titles(newcomer), ['my first todo']);
     await banner(one).waitFor({ state: 'detached', timeout: 20_000 });
     // Caught up with the server's truth: the other window's change is there; the change that
     // could not be saved is not pretended to be.

@@ -2,6 +2,7 @@ import type { Todo } from '@tasktier/contract';
 import * as api from './api.ts';
 import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
+import type { NewList } from './new-list.ts';
 
 /** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
 export interface ViewTodo {
@@ -21,9 +22,13 @@ export type Notice =
   | undefined;
 
 export interface State {
+  /** Undefined while the list does not exist yet (a visit to `/`: its first todo creates it). */
+  listId: string | undefined;
   todos: ViewTodo[];
   loaded: boolean;
   notice: Notice;
+  /** The last todo that was not saved because its list could not be created: the input gets it back. */
+  returned: { title: string } | undefined;
 }
 
 type Op =
@@ -60,15 +65,28 @@ const OFFLINE_GRACE_MS = 3000;
 const STREAM_RETRY_MS = 3000;
 const ERROR_NOTICE_MS = 8000;
 
+/** A todo that could not be saved because its list could not be created. */
+class NotCreated extends Error {
+  constructor(
+    readonly title: string,
+    readonly reason: unknown,
+  ) {
+    super('the list could not be created');
+  }
+}
+
 /**
  * One shared list, kept in the backend. The view is the last server snapshot with this browser's
  * not-yet-confirmed changes applied on top, so edits show at once, a refresh never makes them
  * flicker, and a change the server refused disappears (with a message). Writes go out one at a
  * time, in order. Live sync: a change event (from any browser, via any backend replica) whose
  * revision is not the one shown, and every (re)connection, trigger a refresh; refreshes are
- * coalesced so a burst costs one or two.
+ * coalesced so a burst costs one or two. A list that does not exist yet shows empty at once and
+ * is created by the first todo added.
  */
 export class ListStore {
+  private listId: string | undefined;
+  private readonly newList: NewList | undefined;
   private server: Todo[] = [];
   /**
    * The revision of the snapshot shown. Compared for equality, never order: after a restore or a
@@ -100,11 +118,17 @@ export class ListStore {
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
   private limited: string | undefined;
   private limitedTimer: ReturnType<typeof setTimeout> | undefined;
+  private returned: { title: string } | undefined;
 
   private readonly listeners = new Set<() => void>();
-  state: State = { todos: [], loaded: false, notice: undefined };
+  state: State;
 
-  constructor(readonly listId: string) {}
+  /** An existing list by its id, or one that does not exist yet. */
+  constructor(list: string | NewList) {
+    if (typeof list === 'string') this.listId = list;
+    else this.newList = list;
+    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: undefined };
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -112,6 +136,12 @@ export class ListStore {
   }
 
   start(): void {
+    if (this.listId === undefined) {
+      // Nothing to load: the empty list is all there is.
+      this.loaded = true;
+      this.render();
+      return;
+    }
     this.connect();
     this.refresh();
   }
@@ -129,7 +159,8 @@ export class ListStore {
     const tempId = `tmp-${++this.nextTemp}`;
     this.write({ kind: 'add', tempId, title }, async (op) => {
       if (op.kind !== 'add') return;
-      const todo = await api.addTodo(this.listId, op.title);
+      const listId = this.listId ?? (await this.create(op.title));
+      const todo = await api.addTodo(listId, op.title);
       op.realId = todo.id;
       this.realIds.set(tempId, todo.id);
       this.tempKeys.set(todo.id, tempId);
@@ -139,7 +170,7 @@ export class ListStore {
   update(id: string, patch: { title?: string; completed?: boolean }): void {
     this.write({ kind: 'update', id, patch }, async () => {
       const realId = this.resolve(id);
-      if (!realId) return;
+      if (!realId || !this.listId) return;
       try {
         await api.updateTodo(this.listId, realId, patch);
       } catch (error) {
@@ -152,21 +183,23 @@ export class ListStore {
   remove(id: string): void {
     this.write({ kind: 'remove', ids: [id] }, async () => {
       const realId = this.resolve(id);
-      if (realId) await api.deleteTodo(this.listId, realId);
+      if (realId && this.listId) await api.deleteTodo(this.listId, realId);
     });
   }
 
   clearCompleted(): void {
     const ids = this.state.todos.filter((todo) => todo.completed).map((todo) => todo.id);
     if (ids.length === 0) return;
-    this.write({ kind: 'remove', ids }, () => this.forEachReal(ids, (realId) => api.deleteTodo(this.listId, realId)));
+    this.write({ kind: 'remove', ids }, () =>
+      this.forEachReal(ids, (listId, realId) => api.deleteTodo(listId, realId)),
+    );
   }
 
   setAllCompleted(completed: boolean): void {
     const ids = this.state.todos.filter((todo) => todo.completed !== completed).map((todo) => todo.id);
     if (ids.length === 0) return;
     this.write({ kind: 'set-completed', ids, completed }, () =>
-      this.forEachReal(ids, (realId) => api.updateTodo(this.listId, realId, { completed }).catch(ignoreNotFound)),
+      this.forEachReal(ids, (listId, realId) => api.updateTodo(listId, realId, { completed }).catch(ignoreNotFound)),
     );
   }
 
@@ -176,16 +209,35 @@ export class ListStore {
 
   // ---- writes ---------------------------------------------------------------------------------
 
+  /** Creates the list this page shows, for its first todo; live sync starts with it. */
+  private async create(title: string): Promise<string> {
+    try {
+      if (!this.newList) throw new Error('no list to create');
+      this.listId = await this.newList.create();
+    } catch (error) {
+      // Given back to the input, so the typed todo is not lost with the list.
+      this.returned = { title };
+      throw new NotCreated(title, error);
+    }
+    this.connect();
+    this.render();
+    return this.listId;
+  }
+
   /** A temporary id becomes the real one once its POST succeeded; undefined if that failed. */
   private resolve(id: string): string | undefined {
     if (!id.startsWith('tmp-')) return id;
     return this.realIds.get(id);
   }
 
-  private async forEachReal(ids: string[], run: (realId: string) => Promise<void>): Promise<void> {
+  private async forEachReal(ids: string[], run: (listId: string, realId: string) => Promise<void>): Promise<void> {
+    const listId = this.listId;
+    if (!listId) return;
     const real = ids.map((id) => this.resolve(id)).filter((id): id is string => id !== undefined);
     // A few at a time: enough to be quick, not so many that a big list floods the server.
-    for (let i = 0; i < real.length; i += 8) await Promise.all(real.slice(i, i + 8).map(run));
+    for (let i = 0; i < real.length; i += 8) {
+      await Promise.all(real.slice(i, i + 8).map((realId) => run(listId, realId)));
+    }
   }
 
   private write(op: Op, run: (op: Op) => Promise<void>): void {
@@ -202,7 +254,8 @@ export class ListStore {
       } catch (error) {
         // Refused or not delivered: drop it from the view and show the server's truth again.
         this.entries = this.entries.filter((e) => e !== entry);
-        this.failed(error, 'Your change could not be saved');
+        if (error instanceof NotCreated) this.notCreated(error);
+        else this.failed(error, 'Your change could not be saved');
         this.refresh();
       }
     });
@@ -212,6 +265,7 @@ export class ListStore {
 
   /** Fetches the list; if one fetch is under way, one more runs after it (coalescing bursts). */
   refresh(): void {
+    if (this.listId === undefined) return;
     this.refreshWanted = true;
     if (this.refreshing) return;
     this.refreshing = true;
@@ -220,11 +274,12 @@ export class ListStore {
 
   private async refreshLoop(): Promise<void> {
     clearTimeout(this.retryTimer);
-    while (this.refreshWanted) {
+    const listId = this.listId;
+    while (this.refreshWanted && listId) {
       this.refreshWanted = false;
       const started = ++this.refreshesStarted;
       try {
-        const { todos, revision } = await api.getTodos(this.listId);
+        const { todos, revision } = await api.getTodos(listId);
         this.server = todos;
         this.revision = revision;
         this.loaded = true;
@@ -259,9 +314,10 @@ export class ListStore {
   // ---- live sync ------------------------------------------------------------------------------
 
   private connect(): void {
-    if (this.notFound) return;
+    const listId = this.listId;
+    if (listId === undefined || this.notFound) return;
     this.closeStream?.();
-    this.closeStream = openEventStream(api.eventsUrl(this.listId), {
+    this.closeStream = openEventStream(api.eventsUrl(listId), {
       onEvent: (type, data) => {
         if (type === 'ready') this.onReady(data);
         else if (type === 'change') this.onChange(data);
@@ -320,6 +376,16 @@ export class ListStore {
     }
   }
 
+  /**
+   * Not "offline": with no list there is nothing to reconnect to and no retry that would clear
+   * that notice, so say what happened once; the todo is back in the input.
+   */
+  private notCreated({ title, reason }: NotCreated): void {
+    const what = `Your list could not be created, so “${title}” was not saved`;
+    if (reason instanceof ApiError && reason.limited) this.setLimited(reason, (s) => `try again in ${s}. ${what}.`);
+    else this.setError(`${what}: ${describe(reason)}`);
+  }
+
   /** Refused for now: says so with the wait the server asked for, until that wait is over. */
   private setLimited(error: ApiError, then: (wait: string) => string): void {
     const seconds = error.retryAfter ?? 0;
@@ -361,7 +427,7 @@ export class ListStore {
     else if (this.limited) notice = { kind: 'limited', message: this.limited };
     else if (this.requestsFailing || this.streamOffline) notice = { kind: 'offline' };
     else if (this.error) notice = { kind: 'error', message: this.error };
-    this.state = { todos: this.view(), loaded: this.loaded, notice };
+    this.state = { listId: this.listId, todos: this.view(), loaded: this.loaded, notice, returned: this.returned };
     for (const listener of this.listeners) listener();
   }
 
