@@ -34,10 +34,7 @@ export interface Backend {
   restart(): Promise<void>;
 }
 
-/**
- * The backend on `redis`. Its abuse limits are off unless `env` turns them on: the browser tests
- * create a list or two per test, all from one address, and test the limits where they mean to.
- */
+/** A backend behind the frontend (trusted on loopback); per-client limits off unless `env` turns them on. */
 export async function startBackend(redis: RedisServer, env: Record<string, string> = {}): Promise<Backend> {
   if (!existsSync(BACKEND_SCRIPT)) throw new Error(`${BACKEND_SCRIPT} is missing: run npm run build first`);
   const port = await getFreePort();
@@ -53,6 +50,8 @@ export async function startBackend(redis: RedisServer, env: Record<string, strin
         DRAIN_DELAY_MS: '200',
         SHUTDOWN_TIMEOUT_MS: '2000',
         LOG_LEVEL: 'warn',
+        TRUST_PROXY: 'loopback',
+        // Every test's browser comes from 127.0.0.1: one client address for the whole suite.
         RATE_LIMITS: 'off',
         ...env,
       },
