@@ -190,12 +190,19 @@ export async function addTodos(page: Page, ...items: string[]): Promise<void> {
   }
 }
 
-/** The list id from a page at /l/<id>. */
+/** A new, empty list, created through the API (a visit to `/` creates none until a todo is added). */
+export async function createList(base: string): Promise<string> {
+  const response = await fetch(`${base}/api/lists`, { method: 'POST' });
+  expect(response.status, 'POST /api/lists').toBe(201);
+  return ((await response.json()) as { id: string }).id;
+}
+
+/** Opens a new, empty list at its link, /l/<id>, and returns the id. */
 export async function openNewList(page: Page, base: string): Promise<string> {
-  await page.goto(`${base}/`);
-  await page.waitForURL(/\/l\/[A-Za-z0-9_-]{22}$/);
-  await page.locator('.new-todo:not([disabled])').waitFor();
-  return new URL(page.url()).pathname.split('/')[2]!;
+  const listId = await createList(base);
+  await page.goto(`${base}/l/${listId}`);
+  await page.locator('.todoapp[aria-busy="false"]').waitFor();
+  return listId;
 }
 
 export { type RedisServer, startRedis };

@@ -75,13 +75,40 @@ const classOf = async (locator: Locator) => (await locator.getAttribute('class')
 const visible = (selector: string) => page.locator(selector).isVisible();
 
 describe('TodoMVC', () => {
-  it('first visit: creates a list, moves to its link, focuses the input, hides main and footer', async () => {
-    expect(page.url()).toBe(`${frontend.url}/l/${listId}`);
+  it('first visit: shows the empty list at once and creates none until the first todo is added', async () => {
+    const lists = () => redis.cli('--scan', '--pattern', 'tt:list:*').split('\n').filter(Boolean).length;
+    const before = lists();
+    let creates = 0;
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/lists') creates++;
+    });
+    await page.goto(`${frontend.url}/`);
+    await page.locator('.todoapp[aria-busy="false"]').waitFor();
     await eventually('the input has the focus', () => isFocused(page.locator('.new-todo')), true);
     expect(await visible('.main')).toBe(false);
     expect(await visible('.footer')).toBe(false);
     expect(await page.title()).toContain('todos');
+    // Everything the visit was going to send has been sent: still no list.
+    await page.waitForLoadState('networkidle');
+    expect(creates).toBe(0);
+    expect(lists()).toBe(before);
+    expect(page.url()).toBe(`${frontend.url}/`);
+    expect(await page.locator('.share').textContent()).toMatch(/Add a todo/);
     await screenshot(page, '01-empty-list');
+
+    await addTodos(page, 'the first todo');
+    await eventually('shown', () => titles(page), ['the first todo']);
+    await page.waitForURL(/\/l\/[A-Za-z0-9_-]{22}$/);
+    listId = new URL(page.url()).pathname.split('/')[2]!;
+    expect(creates).toBe(1);
+    expect(lists()).toBe(before + 1);
+    await eventually('stored', stored, [{ title: 'the first todo', completed: false }]);
+    expect(await page.locator('.share-link').getAttribute('href')).toBe(`${frontend.url}/l/${listId}`);
+    await addTodos(page, 'the second');
+    await eventually('stored', async () => (await stored()).map((t) => t.title), ['the first todo', 'the second']);
+    expect(creates).toBe(1);
+    await page.reload();
+    await eventually('after reload', () => titles(page), ['the first todo', 'the second']);
   });
 
   it('adds on Enter, trimmed, clears the input, ignores empty input, appends at the bottom', async () => {

@@ -49,6 +49,13 @@ export function App({ store }: { store: ListStore }) {
 
   useEffect(() => newTodo.current?.focus(), []);
 
+  // A todo that was not saved because its list could not be created goes back where it was typed
+  // (unless something new is being typed there), so pressing Enter tries again.
+  useLayoutEffect(() => {
+    const input = newTodo.current;
+    if (state.returned && input && input.value === '') input.value = state.returned.title;
+  }, [state.returned]);
+
   if (state.notice?.kind === 'not-found') return <NotFound />;
 
   const todos = state.todos;
@@ -134,7 +141,7 @@ export function App({ store }: { store: ListStore }) {
       </section>
       <footer class="info">
         <p>Double-click (or press Enter on) a todo to edit it</p>
-        <Share listId={store.listId} />
+        <Share listId={state.listId} />
         <p>
           A <a href="https://todomvc.com">TodoMVC</a> app, kept in tasktier
         </p>
@@ -253,6 +260,7 @@ function Banner({ notice, onDismiss }: { notice: Notice; onDismiss(): void }) {
   // The live region is always in the page, so screen readers announce what appears in it.
   return (
     <div class="banner-region" role="status" aria-live="polite">
+      {notice?.kind === 'limited' && <p class="banner banner-limited">{notice.message}</p>}
       {notice?.kind === 'offline' && (
         <p class="banner banner-offline">
           Cannot reach the server. Showing the list as last seen; changes are not saved until it is back. Reconnecting…
@@ -270,7 +278,12 @@ function Banner({ notice, onDismiss }: { notice: Notice; onDismiss(): void }) {
   );
 }
 
-function Share({ listId }: { listId: string }) {
+function Share({ listId }: { listId: string | undefined }) {
+  if (listId === undefined) return <p class="share">Add a todo and this list gets a link to share.</p>;
+  return <ShareLink listId={listId} />;
+}
+
+function ShareLink({ listId }: { listId: string }) {
   const url = `${location.origin}/l/${listId}`;
   const [copied, setCopied] = useState<string | undefined>();
   const copy = async () => {
@@ -311,21 +324,5 @@ export function NotFound() {
         </p>
       </div>
     </section>
-  );
-}
-
-export function Creating({ failed }: { failed: boolean }) {
-  return (
-    <>
-      <div class="banner-region" role="status" aria-live="polite">
-        {failed && <p class="banner banner-offline">Cannot reach the server to create your list. Retrying…</p>}
-      </div>
-      <section class="todoapp" aria-busy="true">
-        <header class="header">
-          <h1>todos</h1>
-          <input class="new-todo" placeholder="Creating your list…" aria-label="New todo" disabled />
-        </header>
-      </section>
-    </>
   );
 }

@@ -1,6 +1,8 @@
 import type { Todo } from '@tasktier/contract';
 import * as api from './api.ts';
 import { ApiError } from './api.ts';
+import { openEventStream } from './event-stream.ts';
+import type { NewList } from './new-list.ts';
 
 /** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
 export interface ViewTodo {
@@ -11,12 +13,22 @@ export interface ViewTodo {
   completed: boolean;
 }
 
-export type Notice = { kind: 'offline' } | { kind: 'error'; message: string } | { kind: 'not-found' } | undefined;
+export type Notice =
+  | { kind: 'offline' }
+  /** Refused for now (rate limited, or the server at capacity): what happened and how long to wait. */
+  | { kind: 'limited'; message: string }
+  | { kind: 'error'; message: string }
+  | { kind: 'not-found' }
+  | undefined;
 
 export interface State {
+  /** Undefined while the list does not exist yet (a visit to `/`: its first todo creates it). */
+  listId: string | undefined;
   todos: ViewTodo[];
   loaded: boolean;
   notice: Notice;
+  /** The last todo that was not saved because its list could not be created: the input gets it back. */
+  returned: { title: string } | undefined;
 }
 
 type Op =
@@ -38,20 +50,49 @@ export function retryDelay(attempt: number): number {
   const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
+/**
+ * How long to wait after an answer with Retry-After: at least that, plus jitter so that every
+ * browser refused at once does not come back at the same instant; never less than `backoff`.
+ */
+export function waitAfter(error: ApiError, backoff: number): number {
+  if (error.retryAfter === undefined) return backoff;
+  const ms = error.retryAfter * 1000;
+  return Math.max(backoff, Math.round(ms + Math.random() * (1000 + ms * 0.1)));
+}
 /** A stream that drops is usually back within its `retry:` delay; only then is it news. */
 const OFFLINE_GRACE_MS = 3000;
+/** Reconnect delay after a stream ended, when the server gave no `retry:` hint (EventSource's usual). */
+const STREAM_RETRY_MS = 3000;
 const ERROR_NOTICE_MS = 8000;
+
+/** A todo that could not be saved because its list could not be created. */
+class NotCreated extends Error {
+  constructor(
+    readonly title: string,
+    readonly reason: unknown,
+  ) {
+    super('the list could not be created');
+  }
+}
 
 /**
  * One shared list, kept in the backend. The view is the last server snapshot with this browser's
  * not-yet-confirmed changes applied on top, so edits show at once, a refresh never makes them
  * flicker, and a change the server refused disappears (with a message). Writes go out one at a
- * time, in order. Live sync: every change event (from any browser, via any backend replica) and
- * every (re)connection triggers a refresh; refreshes are coalesced so a burst costs one or two.
+ * time, in order. Live sync: a change event (from any browser, via any backend replica) whose
+ * revision is not the one shown, and every (re)connection, trigger a refresh; refreshes are
+ * coalesced so a burst costs one or two. A list that does not exist yet shows empty at once and
+ * is created by the first todo added.
  */
 export class ListStore {
+  private listId: string | undefined;
+  private readonly newList: NewList | undefined;
   private server: Todo[] = [];
-  private version = -1;
+  /**
+   * The revision of the snapshot shown. Compared for equality, never order: after a restore or a
+   * lost write the version goes backwards, and that is news too.
+   */
+  private revision: string | undefined;
   private loaded = false;
   private entries: Entry[] = [];
   private nextTemp = 0;
@@ -65,7 +106,7 @@ export class ListStore {
   private refreshFailures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private events: EventSource | undefined;
+  private closeStream: (() => void) | undefined;
   private streamUp = false;
   private reconnects = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -75,11 +116,19 @@ export class ListStore {
   private notFound = false;
   private error: string | undefined;
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
+  private limited: string | undefined;
+  private limitedTimer: ReturnType<typeof setTimeout> | undefined;
+  private returned: { title: string } | undefined;
 
   private readonly listeners = new Set<() => void>();
-  state: State = { todos: [], loaded: false, notice: undefined };
+  state: State;
 
-  constructor(readonly listId: string) {}
+  /** An existing list by its id, or one that does not exist yet. */
+  constructor(list: string | NewList) {
+    if (typeof list === 'string') this.listId = list;
+    else this.newList = list;
+    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: undefined };
+  }
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -87,13 +136,21 @@ export class ListStore {
   }
 
   start(): void {
+    if (this.listId === undefined) {
+      // Nothing to load: the empty list is all there is.
+      this.loaded = true;
+      this.render();
+      return;
+    }
     this.connect();
     this.refresh();
   }
 
   stop(): void {
-    this.events?.close();
-    for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer]) clearTimeout(timer);
+    this.closeStream?.();
+    for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer, this.limitedTimer]) {
+      clearTimeout(timer);
+    }
   }
 
   // ---- actions --------------------------------------------------------------------------------
@@ -102,7 +159,8 @@ export class ListStore {
     const tempId = `tmp-${++this.nextTemp}`;
     this.write({ kind: 'add', tempId, title }, async (op) => {
       if (op.kind !== 'add') return;
-      const todo = await api.addTodo(this.listId, op.title);
+      const listId = this.listId ?? (await this.create(op.title));
+      const todo = await api.addTodo(listId, op.title);
       op.realId = todo.id;
       this.realIds.set(tempId, todo.id);
       this.tempKeys.set(todo.id, tempId);
@@ -112,7 +170,7 @@ export class ListStore {
   update(id: string, patch: { title?: string; completed?: boolean }): void {
     this.write({ kind: 'update', id, patch }, async () => {
       const realId = this.resolve(id);
-      if (!realId) return;
+      if (!realId || !this.listId) return;
       try {
         await api.updateTodo(this.listId, realId, patch);
       } catch (error) {
@@ -125,21 +183,23 @@ export class ListStore {
   remove(id: string): void {
     this.write({ kind: 'remove', ids: [id] }, async () => {
       const realId = this.resolve(id);
-      if (realId) await api.deleteTodo(this.listId, realId);
+      if (realId && this.listId) await api.deleteTodo(this.listId, realId);
     });
   }
 
   clearCompleted(): void {
     const ids = this.state.todos.filter((todo) => todo.completed).map((todo) => todo.id);
     if (ids.length === 0) return;
-    this.write({ kind: 'remove', ids }, () => this.forEachReal(ids, (realId) => api.deleteTodo(this.listId, realId)));
+    this.write({ kind: 'remove', ids }, () =>
+      this.forEachReal(ids, (listId, realId) => api.deleteTodo(listId, realId)),
+    );
   }
 
   setAllCompleted(completed: boolean): void {
     const ids = this.state.todos.filter((todo) => todo.completed !== completed).map((todo) => todo.id);
     if (ids.length === 0) return;
     this.write({ kind: 'set-completed', ids, completed }, () =>
-      this.forEachReal(ids, (realId) => api.updateTodo(this.listId, realId, { completed }).catch(ignoreNotFound)),
+      this.forEachReal(ids, (listId, realId) => api.updateTodo(listId, realId, { completed }).catch(ignoreNotFound)),
     );
   }
 
@@ -149,16 +209,35 @@ export class ListStore {
 
   // ---- writes ---------------------------------------------------------------------------------
 
+  /** Creates the list this page shows, for its first todo; live sync starts with it. */
+  private async create(title: string): Promise<string> {
+    try {
+      if (!this.newList) throw new Error('no list to create');
+      this.listId = await this.newList.create();
+    } catch (error) {
+      // Given back to the input, so the typed todo is not lost with the list.
+      this.returned = { title };
+      throw new NotCreated(title, error);
+    }
+    this.connect();
+    this.render();
+    return this.listId;
+  }
+
   /** A temporary id becomes the real one once its POST succeeded; undefined if that failed. */
   private resolve(id: string): string | undefined {
     if (!id.startsWith('tmp-')) return id;
     return this.realIds.get(id);
   }
 
-  private async forEachReal(ids: string[], run: (realId: string) => Promise<void>): Promise<void> {
+  private async forEachReal(ids: string[], run: (listId: string, realId: string) => Promise<void>): Promise<void> {
+    const listId = this.listId;
+    if (!listId) return;
     const real = ids.map((id) => this.resolve(id)).filter((id): id is string => id !== undefined);
     // A few at a time: enough to be quick, not so many that a big list floods the server.
-    for (let i = 0; i < real.length; i += 8) await Promise.all(real.slice(i, i + 8).map(run));
+    for (let i = 0; i < real.length; i += 8) {
+      await Promise.all(real.slice(i, i + 8).map((realId) => run(listId, realId)));
+    }
   }
 
   private write(op: Op, run: (op: Op) => Promise<void>): void {
@@ -175,7 +254,8 @@ export class ListStore {
       } catch (error) {
         // Refused or not delivered: drop it from the view and show the server's truth again.
         this.entries = this.entries.filter((e) => e !== entry);
-        this.failed(error, 'Your change could not be saved');
+        if (error instanceof NotCreated) this.notCreated(error);
+        else this.failed(error, 'Your change could not be saved');
         this.refresh();
       }
     });
@@ -185,6 +265,7 @@ export class ListStore {
 
   /** Fetches the list; if one fetch is under way, one more runs after it (coalescing bursts). */
   refresh(): void {
+    if (this.listId === undefined) return;
     this.refreshWanted = true;
     if (this.refreshing) return;
     this.refreshing = true;
@@ -193,13 +274,14 @@ export class ListStore {
 
   private async refreshLoop(): Promise<void> {
     clearTimeout(this.retryTimer);
-    while (this.refreshWanted) {
+    const listId = this.listId;
+    while (this.refreshWanted && listId) {
       this.refreshWanted = false;
       const started = ++this.refreshesStarted;
       try {
-        const { todos, version } = await api.getTodos(this.listId);
+        const { todos, revision } = await api.getTodos(listId);
         this.server = todos;
-        if (Number.isFinite(version)) this.version = version;
+        this.revision = revision;
         this.loaded = true;
         this.notFound = false;
         this.refreshFailures = 0;
@@ -209,11 +291,20 @@ export class ListStore {
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) {
           this.notFound = true;
+          this.closeStream?.();
           this.render();
           break;
         }
-        this.failed(error, 'The list could not be loaded');
-        this.retryTimer = setTimeout(() => this.refresh(), retryDelay(this.refreshFailures++));
+        const backoff = retryDelay(this.refreshFailures++);
+        if (error instanceof ApiError && error.limited) {
+          this.setLimited(error, (s) => `the list updates again in ${s}.`);
+        } else {
+          this.failed(error, 'The list could not be loaded');
+        }
+        this.retryTimer = setTimeout(
+          () => this.refresh(),
+          error instanceof ApiError ? waitAfter(error, backoff) : backoff,
+        );
         break;
       }
     }
@@ -223,53 +314,89 @@ export class ListStore {
   // ---- live sync ------------------------------------------------------------------------------
 
   private connect(): void {
-    const source = new EventSource(api.eventsUrl(this.listId));
-    this.events = source;
-    const onVersion = (event: MessageEvent<string>) => {
-      const version = parseVersion(event.data);
-      if (version === undefined || version > this.version) this.refresh();
-    };
-    source.addEventListener('ready', (event) => {
-      this.reconnects = 0;
-      this.streamUp = true;
-      this.setStreamOffline(false);
-      // (Re)connected: whatever happened while we were away, catch up.
-      const version = parseVersion(event.data);
-      if (version === undefined || version !== this.version || this.requestsFailing) this.refresh();
-    });
-    source.addEventListener('change', onVersion);
-    source.addEventListener('error', () => {
-      this.streamUp = false;
-      if (this.notFound) {
-        source.close();
-        return;
-      }
-      if (source.readyState === EventSource.CLOSED) {
-        // The server answered with an error (e.g. 502 while the backend is down): the browser
-        // will not retry by itself, so we do, backing off. That is certainly news: say so now.
-        source.close();
-        this.setStreamOffline(true);
-        this.reconnectTimer = setTimeout(() => this.connect(), retryDelay(this.reconnects++));
-      } else {
-        // The stream dropped and the browser reconnects by itself (retry: hint). A server that
-        // drains ends streams on purpose; only say something if it takes longer than that.
+    const listId = this.listId;
+    if (listId === undefined || this.notFound) return;
+    this.closeStream?.();
+    this.closeStream = openEventStream(api.eventsUrl(listId), {
+      onEvent: (type, data) => {
+        if (type === 'ready') this.onReady(data);
+        else if (type === 'change') this.onChange(data);
+      },
+      onEnd: (retryMs) => {
+        this.streamUp = false;
+        if (this.notFound) return;
+        // A server that drains ends streams on purpose, and we are back within its `retry:`
+        // delay; only say something if it takes longer than that.
         clearTimeout(this.offlineTimer);
         this.offlineTimer = setTimeout(() => {
           if (!this.streamUp) this.setStreamOffline(true);
         }, OFFLINE_GRACE_MS);
-      }
+        this.reconnectTimer = setTimeout(() => this.connect(), retryMs ?? jitter(STREAM_RETRY_MS));
+      },
+      onRefused: (error) => {
+        this.streamUp = false;
+        if (error.status === 404) {
+          this.notFound = true;
+          this.render();
+          return;
+        }
+        // Refused (e.g. 502 while the backend is down, 429 over a limit): that is news at once.
+        if (error.limited) this.setLimited(error, (s) => `live updates resume in ${s}.`);
+        else this.setStreamOffline(true);
+        this.reconnectTimer = setTimeout(() => this.connect(), waitAfter(error, retryDelay(this.reconnects++)));
+      },
     });
+  }
+
+  private onReady(data: string): void {
+    this.reconnects = 0;
+    this.streamUp = true;
+    this.setStreamOffline(false);
+    // (Re)connected: whatever happened while we were away, catch up.
+    const revision = parseRevision(data);
+    if (revision === undefined || revision !== this.revision || this.requestsFailing) this.refresh();
+  }
+
+  private onChange(data: string): void {
+    // Without a revision (an older backend) every change is news.
+    const revision = parseRevision(data);
+    if (revision === undefined || revision !== this.revision) this.refresh();
   }
 
   // ---- status ---------------------------------------------------------------------------------
 
   private failed(error: unknown, what: string): void {
-    if (error instanceof ApiError && error.unavailable) {
+    if (error instanceof ApiError && error.limited) {
+      this.setLimited(error, (s) => `try again in ${s}. ${what}.`);
+    } else if (error instanceof ApiError && error.unavailable) {
       this.requestsFailing = true;
       this.render();
     } else {
-      this.setError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+      this.setError(`${what}: ${describe(error)}`);
     }
+  }
+
+  /**
+   * Not "offline": with no list there is nothing to reconnect to and no retry that would clear
+   * that notice, so say what happened once; the todo is back in the input.
+   */
+  private notCreated({ title, reason }: NotCreated): void {
+    const what = `Your list could not be created, so “${title}” was not saved`;
+    if (reason instanceof ApiError && reason.limited) this.setLimited(reason, (s) => `try again in ${s}. ${what}.`);
+    else this.setError(`${what}: ${describe(reason)}`);
+  }
+
+  /** Refused for now: says so with the wait the server asked for, until that wait is over. */
+  private setLimited(error: ApiError, then: (wait: string) => string): void {
+    const seconds = error.retryAfter ?? 0;
+    const why = error.status === 429 ? 'Too many requests from your network' : 'The server is busy';
+    clearTimeout(this.limitedTimer);
+    this.limited = `${why}: ${then(`${seconds} s`)}`;
+    this.limitedTimer = setTimeout(() => {
+      this.limited = undefined;
+      this.render();
+    }, seconds * 1000);
+    this.render();
   }
 
   private requestsOk(): void {
@@ -297,9 +424,10 @@ export class ListStore {
   private render(): void {
     let notice: Notice;
     if (this.notFound) notice = { kind: 'not-found' };
+    else if (this.limited) notice = { kind: 'limited', message: this.limited };
     else if (this.requestsFailing || this.streamOffline) notice = { kind: 'offline' };
     else if (this.error) notice = { kind: 'error', message: this.error };
-    this.state = { todos: this.view(), loaded: this.loaded, notice };
+    this.state = { listId: this.listId, todos: this.view(), loaded: this.loaded, notice, returned: this.returned };
     for (const listener of this.listeners) listener();
   }
 
@@ -339,13 +467,22 @@ function matches(todo: ViewTodo, id: string): boolean {
   return todo.id === id || todo.key === id;
 }
 
-function parseVersion(data: string): number | undefined {
+/** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
+export function parseRevision(data: string): string | undefined {
   try {
-    const version = (JSON.parse(data) as { version?: unknown }).version;
-    return typeof version === 'number' ? version : undefined;
+    const revision = (JSON.parse(data) as { revision?: unknown }).revision;
+    return typeof revision === 'string' ? revision : undefined;
   } catch {
     return undefined;
   }
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.75 + Math.random() * 0.5));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function ignoreNotFound(error: unknown): void {

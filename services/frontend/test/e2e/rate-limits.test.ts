@@ -1,0 +1,145 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  addTodos,
+  type Backend,
+  createList,
+  type Frontend,
+  launchBrowser,
+  newPage,
+  type RedisServer,
+  screenshot,
+  startBackend,
+  startFrontend,
+  startRedis,
+  titles,
+} from './stack.ts';
+
+// What a person sees when the backend's abuse limits refuse them: the real limits of a real
+// backend, made small (LIST_CREATES_PER_MINUTE=1), reached from one address as a browser would;
+// and how the page waits out a refusal before asking again.
+
+let redis: RedisServer;
+let backend: Backend;
+let frontend: Frontend;
+/** Limits off: lists for the tests that play the refusals themselves. */
+let plainBackend: Backend;
+let plainFrontend: Frontend;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let problems: string[];
+let network: string[];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  backend = await startBackend(redis, { RATE_LIMITS: 'on', LIST_CREATES_PER_MINUTE: '1' });
+  frontend = await startFrontend(backend);
+  plainBackend = await startBackend(redis);
+  plainFrontend = await startFrontend(plainBackend);
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await frontend?.service.stop();
+  await backend?.stop();
+  await plainFrontend?.service.stop();
+  await plainBackend?.stop();
+  await redis?.destroy();
+});
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') {
+    console.log(`failed: ${task.name}\npage: ${page.url()}\nbrowser problems: ${problems.join(' | ') || 'none'}`);
+    console.log(`API traffic of the page:\n${network.join('\n')}`);
+    console.log(`backend output (tail):\n${backend.service.output().slice(-3000) || '(none)'}`);
+  }
+  // The refusals are logged by the browser as failed loads; anything else is a problem.
+  expect(problems.filter((problem) => !/status of (429|503)/.test(problem))).toEqual([]);
+  await context.close();
+});
+
+describe('rate limits', () => {
+  it('a new list over the limit: says so with the wait, drops the todo from the list, gives it back', async () => {
+    context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+    ({ page, problems, network } = await newPage(context));
+    // Spend this minute's one list from the browser's address (already spent if this is a retry).
+    let status = 0;
+    for (let attempt = 0; attempt < 2 && status !== 429; attempt++) {
+      status = (await fetch(`${frontend.url}/api/lists`, { method: 'POST' })).status;
+    }
+    expect(status, 'a second list within the minute, with LIST_CREATES_PER_MINUTE=1').toBe(429);
+    let creates = 0;
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/lists') creates++;
+    });
+    await page.goto(`${frontend.url}/`);
+    await addTodos(page, 'milk');
+
+    const notice = page.getByRole('status').locator('.banner-limited');
+    await notice.waitFor({ timeout: 10_000 });
+    const text = (await notice.textContent()) ?? '';
+    const wait = /^Too many requests from your network: try again in (\d+) s\. /.exec(text);
+    expect(wait, text).not.toBeNull();
+    expect(Number(wait?.[1])).toBeGreaterThan(0);
+    expect(Number(wait?.[1])).toBeLessThanOrEqual(60);
+    expect(text).toContain('Your list could not be created, so “milk” was not saved.');
+    // Not an outage: the offline notice is not shown.
+    expect(await page.locator('.banner-offline').count()).toBe(0);
+    // Refused: not in the list, but back in the input; no list, so the address is still `/`.
+    expect(await titles(page)).toEqual([]);
+    expect(await page.locator('.new-todo').inputValue()).toBe('milk');
+    expect(new URL(page.url()).pathname).toBe('/');
+    await screenshot(page, '12-rate-limited');
+
+    // Trying again within the wait asks nobody: the answer is known.
+    await page.locator('.new-todo').press('Enter');
+    await expect.poll(() => page.locator('.new-todo').inputValue()).toBe('milk');
+    expect(creates).toBe(1);
+  });
+
+  // The server side of these refusals (stream caps, read limits, the per-pod cap) is the backend's
+  // to test; here the answers are played, exactly as the backend sends them, to see the page wait.
+  it('after a refused stream (429) or refresh (503 overloaded), waits at least Retry-After', async () => {
+    context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+    ({ page, problems, network } = await newPage(context));
+    const listId = await createList(plainFrontend.url);
+    const refuse = (status: number, type: string) => ({
+      status,
+      headers: { 'retry-after': '2', 'content-type': 'application/problem+json' },
+      body: JSON.stringify({ type, title: 'refused', status, detail: 'try again in 2 seconds' }),
+    });
+    const asked: Record<'events' | 'todos', number[]> = { events: [], todos: [] };
+    await page.route(`**/api/lists/${listId}/events`, async (route) => {
+      asked.events.push(Date.now());
+      if (asked.events.length === 1) await route.fulfill(refuse(429, 'urn:tasktier:problem:rate-limited'));
+      else await route.continue();
+    });
+    await page.route(`**/api/lists/${listId}/todos`, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      asked.todos.push(Date.now());
+      if (asked.todos.length === 1) await route.fulfill(refuse(503, 'urn:tasktier:problem:overloaded'));
+      else await route.continue();
+    });
+    await page.goto(`${plainFrontend.url}/l/${listId}`);
+    const notice = page.locator('.banner-limited');
+    await notice.waitFor({ timeout: 10_000 });
+    expect(await notice.textContent()).toMatch(
+      /^(Too many requests from your network: live updates resume in 2 s\.|The server is busy: the list updates again in 2 s\.)$/,
+    );
+    expect(await page.locator('.banner-offline').count()).toBe(0);
+
+    // Both come back by themselves, not before the 2 s they were asked to wait.
+    await expect.poll(() => asked.events.length, { timeout: 15_000 }).toBeGreaterThan(1);
+    await expect.poll(() => asked.todos.length, { timeout: 15_000 }).toBeGreaterThan(1);
+    expect(asked.events[1]! - asked.events[0]!).toBeGreaterThanOrEqual(2000);
+    expect(asked.todos[1]! - asked.todos[0]!).toBeGreaterThanOrEqual(2000);
+    await notice.waitFor({ state: 'detached' });
+    // Live again: a change made elsewhere shows.
+    await fetch(`${plainFrontend.url}/api/lists/${listId}/todos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'from elsewhere' }),
+    });
+    await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['from elsewhere']);
+  });
+});
