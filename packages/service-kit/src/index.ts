@@ -3,6 +3,7 @@ export { default as health, type HealthOptions } from './health.ts';
 export { default as httpMetrics, type HttpMetricsOptions } from './http-metrics.ts';
 export { runService } from './lifecycle.ts';
 export { listTag } from './list-tag.ts';
+export { logSerializers } from './log-serializers.ts';
 export { listenMetrics, metricsListener } from './metrics-listener.ts';
 export { sendProblem } from './problem.ts';
 export { acceptedRequestId } from './request-id.ts';

@@ -2,7 +2,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
+import { health, httpMetrics, logSerializers, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
@@ -34,7 +34,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
   const proxies = trustedProxies(config.TRUST_PROXY);
 
   const app = Fastify({
-    logger: options.logger ?? { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: config.LOG_LEVEL,
+            redact: ['req.headers.authorization'],
+            ...(typeof options.logger === 'object' ? options.logger : {}),
+            serializers: logSerializers,
+          },
     // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),

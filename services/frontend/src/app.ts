@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { acceptedRequestId, health, httpMetrics, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
+import {
+  acceptedRequestId,
+  health,
+  httpMetrics,
+  logSerializers,
+  requestLog,
+  sendProblem,
+  trustedProxies,
+} from '@tasktier/service-kit';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import apiProxy from './plugins/api-proxy.ts';
@@ -27,6 +35,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
             level: config.LOG_LEVEL,
             ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
             redact: ['req.headers.authorization', 'req.headers.cookie'],
+            serializers: logSerializers,
           },
     // Fastify's own two lines per request are off: request-log.ts writes one line per request.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),

@@ -8,14 +8,17 @@ export class StorageFullError extends Error {
   override name = 'StorageFullError';
 }
 
-/** Maps a Redis client error to what it means for the API; unknown errors pass through. */
+/**
+ * Maps a Redis client error to what it means for the API; unknown errors pass through. READONLY
+ * and MASTERDOWN: a failover is under way (the primary we reach became a replica), so try again.
+ */
 export function classifyRedisError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const message = error.message;
   if (message.startsWith('OOM ')) return new StorageFullError('storage is full', { cause: error });
   if (
     error.name === 'MaxRetriesPerRequestError' ||
-    /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EPIPE|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|BUSY/.test(
+    /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|EPIPE|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|BUSY|READONLY|MASTERDOWN/.test(
       message,
     )
   ) {
