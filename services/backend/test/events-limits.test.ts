@@ -2,8 +2,10 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage } from
 import type { AddressInfo } from 'node:net';
 import { closeWithin } from '@tasktier/service-kit';
 import { type RedisServer, waitFor } from '@tasktier/testkit';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
+import { StreamLeases } from '../src/lib/stream-leases.ts';
 import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
 
 let redis: RedisServer;
@@ -83,6 +85,22 @@ describe('event stream caps', () => {
     open[0]!.destroy();
     await waitFor('the lease to be released', () => redis.cli('ZCARD', 'tt:streams:127.0.0.1') === '99');
     expect((await get(`${two.base}/api/lists/${listId}/events`).answer).response.statusCode).toBe(200);
+  });
+
+  it('keeps the per-client cap when Redis refuses the leases (counted by the replica meanwhile)', async () => {
+    // A client whose Redis is gone: every lease command fails at once.
+    const gone = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    try {
+      const leases = new StreamLeases(gone, 'tt:', 2, 10_000);
+      expect(await leases.admit('198.51.100.1', 'a')).toBe(true);
+      expect(await leases.admit('198.51.100.1', 'b')).toBe(true);
+      expect(await leases.admit('198.51.100.1', 'c')).toBe(false);
+      expect(await leases.admit('198.51.100.2', 'd')).toBe(true);
+      leases.release('198.51.100.1', 'a');
+      expect(await leases.admit('198.51.100.1', 'e')).toBe(true);
+    } finally {
+      gone.disconnect();
+    }
   });
 
   it('counts a lease until it expires: renewed while its stream is open, ignored once its replica stopped renewing', async () => {

@@ -127,6 +127,22 @@ describe('per-client rate limits', () => {
     expect(redis.cli('--scan', '--pattern', 'tt:rl:*')).toBe('');
   });
 
+  it('keeps limiting when Redis is full and refuses the counters (kept in the process meanwhile)', async () => {
+    const app = await appWith({ READS_PER_MINUTE: 5 });
+    const { id } = (await createList(app)).json<{ id: string }>();
+    // Full with noeviction: Redis refuses the counters' INCR as it refuses every write.
+    redis.cli('CONFIG', 'SET', 'maxmemory', '1');
+    try {
+      const reads = [];
+      for (let i = 0; i < 8; i++)
+        reads.push(await app.inject({ url: `/api/lists/${id}/todos`, remoteAddress: '198.51.100.9' }));
+      expect(statuses(reads)).toEqual({ 200: 5, 429: 3 });
+      expectRateLimited(reads[7]!, /^too many requests from your address/);
+    } finally {
+      redis.cli('CONFIG', 'SET', 'maxmemory', '0');
+    }
+  });
+
   it('never turns a request into a 500 when Redis is away: the request fails or succeeds on its own', async () => {
     const own = await startRedis();
     try {

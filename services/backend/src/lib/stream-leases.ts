@@ -49,9 +49,18 @@ export class StreamLeases {
     return `${this.keyPrefix}streams:${address}`;
   }
 
-  /** Takes a lease for one more stream of `address`; false when the address holds its cap. */
+  /**
+   * Takes a lease for one more stream of `address`; false when the address holds its cap. When
+   * Redis refuses the lease (full, or away), this replica's own streams of the address are counted
+   * instead: the cap holds per replica meanwhile, it never lifts itself.
+   */
   async admit(address: string, id: string): Promise<boolean> {
-    const admitted = (await ADMIT.run(this.redis, [this.key(address)], [id, this.perClient, this.leaseMs])) === 1;
+    let admitted: boolean;
+    try {
+      admitted = (await ADMIT.run(this.redis, [this.key(address)], [id, this.perClient, this.leaseMs])) === 1;
+    } catch {
+      admitted = (this.open.get(address)?.size ?? 0) < this.perClient;
+    }
     if (admitted) {
       const ids = this.open.get(address) ?? new Set<string>();
       ids.add(id);

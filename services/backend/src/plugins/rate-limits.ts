@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
+import { fallbackStore } from '../lib/fallback-store.ts';
 
 /** The per-client request budgets; each counts per client address per minute, in Redis. */
 export type LimitName = 'listCreates' | 'reads' | 'writes';
@@ -44,16 +45,22 @@ function limitOf(method: string, url: string): LimitName | undefined {
  * Per-client request budgets with @fastify/rate-limit's Redis store, shared by every replica.
  * Keyed on `request.ip`: the address Fastify derived through the trusted proxies (TRUST_PROXY),
  * so a client cannot pick it. IPv6 clients count per /64, which one subscriber usually holds whole.
- * A Redis that fails does not fail the request: the limiter lets it through, and the request
- * then succeeds or fails on its own merits (the store answers 503 if Redis is really gone).
+ * When Redis refuses the counters (full, or away), they are kept in this process meanwhile
+ * (lib/fallback-store.ts): a limit never lifts itself.
  */
 export default fp(
   async (app, { redis, keyPrefix, perMinute, metricsPrefix }: RateLimitsOptions) => {
+    let lastFallbackLog = 0;
+    const store = fallbackStore(redis, `${keyPrefix}rl:`, (error) => {
+      // Every request meets it while Redis is away: one line every few seconds is enough.
+      if (Date.now() - lastFallbackLog < 5000) return;
+      lastFallbackLog = Date.now();
+      app.log.warn({ err: { message: error.message } }, 'rate-limit counters kept in this process: Redis refused them');
+    });
     await app.register(rateLimit, {
       global: false,
-      redis,
-      nameSpace: `${keyPrefix}rl:`,
-      skipOnError: true,
+      store,
+      skipOnError: false,
       timeWindow: WINDOW_MS,
       keyGenerator: (request) => `${request.routeOptions.config.abuseLimit}:${normalizeIP(request.ip)}`,
       max: (request) => perMinute[request.routeOptions.config.abuseLimit ?? 'reads'],

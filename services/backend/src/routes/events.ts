@@ -116,14 +116,9 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
       if (leases) {
         const address = normalizeIP(request.ip);
         const lease = randomBytes(9).toString('base64url');
-        let admitted = true;
-        try {
-          admitted = await leases.admit(address, lease);
-          if (admitted) step(() => leases.release(address, lease));
-        } catch (error) {
-          // Like the request limits: a Redis that fails does not refuse the stream by itself.
-          request.log.debug({ err: { message: (error as Error).message } }, 'stream lease not taken');
-        }
+        // Never throws: without Redis, this replica counts the address's streams itself.
+        const admitted = await leases.admit(address, lease);
+        if (admitted) step(() => leases.release(address, lease));
         if (!admitted) {
           return refuse(
             reply,

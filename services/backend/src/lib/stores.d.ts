@@ -1,0 +1,24 @@
+// The two stores @fastify/rate-limit ships but does not export (lib/fallback-store.ts uses them).
+declare module '@fastify/rate-limit/store/LocalStore.js' {
+  export default class LocalStore {
+    constructor(continueExceeding: boolean, exponentialBackoff: boolean, cache?: number);
+    incr(
+      key: string,
+      done: (error: Error | null, result?: { current: number; ttl: number }) => void,
+      timeWindow: number,
+      max: number,
+    ): void;
+  }
+}
+declare module '@fastify/rate-limit/store/RedisStore.js' {
+  import type { Redis } from 'ioredis';
+  export default class RedisStore {
+    constructor(continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace?: string);
+    incr(
+      key: string,
+      done: (error: Error | null, result?: { current: number; ttl: number }) => void,
+      timeWindow: number,
+      max: number,
+    ): void;
+  }
+}
