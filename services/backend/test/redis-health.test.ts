@@ -31,16 +31,20 @@ describe('a Redis that stops answering without closing its connections', () => {
   });
 
   it('is noticed, its connections are replaced, and readiness comes back by itself', async () => {
-    // The subscriber connection exists once a stream is open; the command connection always.
-    await waitFor('both connections', async () => (await clientIds(redis)).size >= 1);
+    // The command connection and the subscriber's.
+    await waitFor('both connections', async () => (await clientIds(redis)).size === 2);
     const before = await clientIds(redis);
 
     // SIGSTOP: the kernel keeps the sockets (no FIN, no RST), nothing answers: a lost node.
     redis.signal('SIGSTOP');
     await waitFor('readiness to fail', async () => (await app.inject({ url: '/readyz' })).statusCode === 503);
-    await waitFor('the connection to be replaced', async () => {
+    await waitFor('both connections to be replaced', async () => {
       const text = await app.metricsRegistry.metrics();
-      return /tasktier_backend_redis_connections_replaced_total\{connection="commands"\} [1-9]/.test(text);
+      return ['commands', 'subscriber'].every((connection) =>
+        new RegExp(`tasktier_backend_redis_connections_replaced_total\\{connection="${connection}"\\} [1-9]`).test(
+          text,
+        ),
+      );
     });
 
     redis.signal('SIGCONT');

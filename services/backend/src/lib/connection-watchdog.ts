@@ -3,45 +3,68 @@ import type { Redis } from 'ioredis';
 export interface WatchdogOptions {
   /** How often the connection is asked for a PING. */
   intervalMs: number;
-  /** A PING (or a handshake) not answered within this long counts as a miss. */
+  /** A PING not answered within this long, with nothing at all read meanwhile, is a miss. */
   timeoutMs: number;
+  /**
+   * How long a handshake (HELLO, AUTH, the ready check) may go without a byte read. Longer than
+   * ioredis's wait between ready checks while Redis loads its data, or a loading Redis would be
+   * taken for a dead one.
+   */
+  handshakeTimeoutMs: number;
+  /** Misses in a row before the connection is replaced: one slow answer is not a dead server. */
+  missesToReplace: number;
   /** Called just before a connection is dropped and reconnected. */
   onReplace: (reason: string) => void;
 }
-
-/** Misses in a row before the connection is replaced: one slow answer is not a dead server. */
-const MISSES_TO_REPLACE = 2;
 
 /**
  * Replaces a Redis connection that stops answering without closing: a node that is lost without a
  * FIN or RST (power, network partition, a frozen VM). ioredis's commandTimeout fails each command
  * but keeps the socket, and TCP only gives up after its retransmissions (~15 min), so every request
  * and readiness would fail for that long while a healthy Redis may already be reachable again.
- * Every interval: a PING, or a check that a handshake in progress has not stalled; after
- * MISSES_TO_REPLACE misses the socket is dropped and ioredis connects anew (with its backoff).
- * Returns a function that stops the watch.
+ *
+ * Any byte read on the socket counts as an answer: a PING queued behind big replies on a busy
+ * connection is late, but the server is alive. Every interval: a PING, or a check that a handshake
+ * in progress has read something lately; after `missesToReplace` misses the socket is dropped and
+ * ioredis connects anew (with its backoff). Returns a function that stops the watch.
  */
 export function watchConnection(client: Redis, options: WatchdogOptions): () => void {
   let misses = 0;
   let probing = false;
-  let handshakeSince: number | undefined;
+  let watched: Redis['stream'] | undefined;
+  let bytesRead = 0;
+  let quietSince = Date.now();
+
+  /** Whether the current socket read anything since the last look (a new socket: not yet). */
+  const progressed = (): boolean => {
+    const stream = client.stream;
+    const read = stream?.bytesRead ?? 0;
+    if (stream !== watched) {
+      watched = stream;
+      bytesRead = read;
+      return false;
+    }
+    if (read === bytesRead) return false;
+    bytesRead = read;
+    return true;
+  };
 
   const replace = (reason: string) => {
     misses = 0;
-    handshakeSince = undefined;
     options.onReplace(reason);
     client.disconnect(true);
   };
 
   const check = async () => {
+    if (progressed()) quietSince = Date.now();
     if (client.status === 'connect') {
-      // TCP is up but the handshake (HELLO, AUTH, the ready check) has no answer yet.
-      handshakeSince ??= Date.now();
-      if (Date.now() - handshakeSince > options.timeoutMs * MISSES_TO_REPLACE) replace('handshake unanswered');
+      if (Date.now() - quietSince > options.handshakeTimeoutMs) replace('handshake unanswered');
       return;
     }
-    handshakeSince = undefined;
-    if (client.status !== 'ready' || probing) return;
+    if (client.status !== 'ready' || probing) {
+      quietSince = Date.now();
+      return;
+    }
     probing = true;
     let timer: NodeJS.Timeout | undefined;
     let replied = false;
@@ -59,11 +82,12 @@ export function watchConnection(client: Redis, options: WatchdogOptions): () => 
     ]);
     clearTimeout(timer);
     probing = false;
-    if (answered || client.status !== 'ready') {
+    if (answered || progressed() || client.status !== 'ready') {
       misses = 0;
+      quietSince = Date.now();
       return;
     }
-    if (++misses >= MISSES_TO_REPLACE) replace('ping unanswered');
+    if (++misses >= options.missesToReplace) replace('ping unanswered');
   };
 
   const interval = setInterval(() => void check(), options.intervalMs);

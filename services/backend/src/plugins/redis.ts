@@ -58,16 +58,20 @@ export default fp(
     subscriber.on('error', logError('subscriber'));
     redis.on('ready', () => app.log.info('redis ready'));
 
-    const watch = (client: Redis, connection: string) =>
+    const watch = (client: Redis, connection: string, missesToReplace: number) =>
       watchConnection(client, {
         intervalMs: Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS),
         timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        // ioredis asks a loading Redis again after at most maxLoadingRetryTime (10 s by default).
+        handshakeTimeoutMs: (redis.options.maxLoadingRetryTime ?? 10_000) + 2 * config.REDIS_COMMAND_TIMEOUT_MS,
+        missesToReplace,
         onReplace: (reason) => {
           app.log.warn({ redis: connection, reason }, 'redis connection stopped answering; replacing it');
           app.metrics.redisConnectionsReplaced.inc({ connection });
         },
       });
-    const stopWatching = [watch(redis, 'commands'), watch(subscriber, 'subscriber')];
+    // The subscriber gets one more miss: replacing it ends every open stream of this replica.
+    const stopWatching = [watch(redis, 'commands', 2), watch(subscriber, 'subscriber', 3)];
 
     app.decorate('redis', redis);
     app.decorate(
