@@ -234,7 +234,7 @@ export function renderedPods(objects: readonly K8sObject[]): Endpoint[] {
  * starts in the tasktier namespace by hand, the API server and an address on the internet
  * (documentation range; nothing is ever sent anywhere, this is a model).
  */
-export function surroundings(tasktierNamespace: string, namespaceLabels: Record<string, string>): Endpoint[] {
+function surroundings(tasktierNamespace: string, namespaceLabels: Record<string, string>): Endpoint[] {
   const tcp = (port: number, name?: string): ListenPort => ({ port, protocol: 'TCP', ...(name ? { name } : {}) });
   return [
     {
