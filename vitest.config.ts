@@ -39,6 +39,8 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export default defineConfig({
   test: {
     projects: [
+      // What the repository promises about itself (the system package list and the README); reads files only.
+      { test: { name: 'repository', include: ['test/*.test.ts'] } },
       { test: { name: 'backend', include: ['services/backend/test/**/*.test.ts'], ...processSuite } },
       {
         test: {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the performance benchmark of issue 9. Starts its own redis-server, two backends
+ * `npm run bench`: the performance benchmark (docs/performance.md). Starts its own redis-server, two backends
  * and two frontends (production bundles, production settings), nginx as the Ingress stand-in and a
  * bare node:http ceiling, drives them from autocannon on 127.0.0.1, and writes a table (stdout),
  * JSON and an SVG chart under bench/results/.

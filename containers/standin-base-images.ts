@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { detectEngine, dockerfileArgDefaults, dockerfilePath, type Engine, repoRoot, run, services } from './engine.ts';
 
-export const STANDIN_LABEL = 'org.tasktier.standin';
+const STANDIN_LABEL = 'org.tasktier.standin';
 
 /**
  * The recipe version of each stand-in, written into its label as ` [recipe N]` (none means 1).
@@ -67,7 +67,7 @@ function composeDefault(value: string): string {
 }
 
 /** The base image names the Dockerfiles (ARG defaults) and compose.yaml (redis) use. */
-export function standinTargets(): StandinTarget[] {
+function standinTargets(): StandinTarget[] {
   const build = new Set<string>();
   const runtime = new Set<string>();
   for (const service of services) {
@@ -309,7 +309,7 @@ function redisRootfs(work: string): Rootfs {
   return rootfs;
 }
 
-export async function imageLabel(engine: Engine, name: string): Promise<string | undefined | null> {
+async function imageLabel(engine: Engine, name: string): Promise<string | undefined | null> {
   const result = await run(
     engine.name,
     ['image', 'inspect', '--format', `{{index .Config.Labels "${STANDIN_LABEL}"}}`, name],

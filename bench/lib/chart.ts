@@ -122,7 +122,7 @@ ${panel(20, 70, 520, 'req/s as a share of the ceiling (red: target)', ratioBars,
 ${panel(540, 70, 440, 'p99 at half of its own peak rate', p99Bars, maxP99, { at: 10, label: 'target 10 ms' })}
 ${panel(20, rows + 120, 520, 'CPU time per request, all processes on the path', cpuBars, maxCpu, { at: ceilingCpu, label: `ceiling server ${ceilingCpu.toFixed(0)} us` })}
 ${legend}
-<text x="620" y="${height - 30}" font-size="10">red marks: targets from issue 9</text>
+<text x="620" y="${height - 30}" font-size="10">red marks: the performance targets</text>
 </svg>
 `;
 }

@@ -120,7 +120,7 @@ const MB = 1024 * 1024;
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
 
-/** Checks the issue's targets against one run's figures. */
+/** Checks the performance targets (docs/performance.md, Targets) against one run's figures. */
 export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
   const targets: Target[] = [];
   const find = (workload: WorkloadName, path: PathName) =>

@@ -68,7 +68,7 @@ export interface FanOut {
 }
 
 /** Opens `count` event streams on one list, spread round-robin over the given ports. */
-export function openStreams(ports: number[], listId: string, count: number): FanOut {
+function openStreams(ports: number[], listId: string, count: number): FanOut {
   const clients: SseClient[] = [];
   for (let i = 0; i < count; i++) {
     clients.push(new SseClient(ports[i % ports.length] as number, `/api/lists/${listId}/events`));

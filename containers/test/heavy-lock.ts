@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 
-export const HEAVY_LOCK = '/tmp/tasktier-heavy.lock';
+const HEAVY_LOCK = '/tmp/tasktier-heavy.lock';
 
 /**
  * Holds /tmp/tasktier-heavy.lock (flock) until the returned release function is called, so only one

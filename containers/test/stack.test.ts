@@ -1,6 +1,6 @@
 // The container suite, for real: builds stand-in base images (nothing can be pulled here), builds the
 // real Dockerfiles unchanged with `npm run images` on podman, starts the stack with the settings of the
-// committed compose.yaml (containers/compose-podman.ts), and checks what the issue asks: UI and API
+// committed compose.yaml (containers/compose-podman.ts), and checks what the images must give: UI and API
 // through the frontend's port on 127.0.0.1, todos stored in Redis, non-root UIDs, read-only root
 // filesystems, no capabilities, Redis unreachable from outside its network, and a frontend that keeps
 // serving while the backend restarts; Redis's ACL users (the default user refused, the backend's

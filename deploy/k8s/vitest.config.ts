@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The Kubernetes verification suite (issue 5). Render/validate/PSS/network-policy tests need only
+// The Kubernetes verification suite. Render/validate/PSS/network-policy tests need only
 // `kubectl`; podman.test.ts also needs podman and the images (it says what it skipped and why).
 export default defineConfig({
   test: {

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The deploy scripts (issue 7): rollout and blue-green run as users run them, against a stand-in
+// The deploy scripts: rollout and blue-green run as users run them, against a stand-in
 // kubectl that records calls and answers from fixtures (no API server can run here).
 export default defineConfig({
   test: {

@@ -212,7 +212,7 @@ describe('the backend through the ACL', () => {
 
   // Redis replays the append-only file's MULTI/EXEC blocks (how Redis 7 logs a script's writes)
   // under the default user's permissions: with `-@all` there, every todo written by a script was
-  // dropped on restart, silently (redis/redis#14541). This is what caught it.
+  // dropped on restart, silently (a Redis bug, fixed only in later versions). This is what caught it.
   it('keeps everything written through the ACL across a Redis restart (AOF replay)', async () => {
     const backend = await startBackend(redis.url, { REDIS_USERNAME: 'backend', REDIS_PASSWORD: acl.passwords.backend });
     let listId: string;

@@ -1,5 +1,5 @@
 /**
- * The Kubernetes side of issue 8, rendered for real with `kubectl kustomize`: the redis-acl and
+ * The Kubernetes side of the durability and access work, rendered for real with `kubectl kustomize`: the redis-acl and
  * redis-backup components on the dev and prod overlays, the restore Job, and the commands they run
  * (probes, the backup CronJob's arguments) executed against a real Redis with the generated ACL.
  */

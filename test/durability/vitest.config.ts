@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Durability, access, backup/restore (issue 8): real redis-server, the real backend bundle
+// Durability, access, backup/restore: real redis-server, the real backend bundle
 // (services/backend/dist/server.js, built by `npm test`) and the real deploy scripts. The files
 // start processes and put load on the machine, so they run one at a time.
 export default defineConfig({

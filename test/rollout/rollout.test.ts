@@ -17,7 +17,7 @@ import {
 } from './lib/scenario.ts';
 
 /*
- * Zero-downtime rollouts, proven under load (issue 7). This machine stands in for the cluster:
+ * Zero-downtime rollouts, proven under load. This machine stands in for the cluster:
  * 2 backend and 2 frontend replicas are processes of the production builds, Redis is a real
  * redis-server, nginx is the Ingress (configured like ingress-nginx, see lib/nginx.ts) and the
  * harness plays the kubelet, the endpoints controller and the Deployment controller

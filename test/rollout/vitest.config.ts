@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The rollout suite (issue 7): processes, nginx, Redis and load on a 2-core machine. Run it alone,
+// The rollout suite: processes, nginx, Redis and load on a 2-core machine. Run it alone,
 // under the heavy-suite lock: `npm run test:rollout`.
 export default defineConfig({
   test: {

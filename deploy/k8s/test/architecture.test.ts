@@ -4,7 +4,7 @@ import { formatSummary, ingressSummary, summarize } from './lib/summary.ts';
 
 // The architecture's numbers, written out in full for dev and prod so that a change to any of them
 // shows up here as a diff. The audit (render.test.ts) checks the rules behind them for every
-// combination; this file is the table a reader compares with ../../shared/architecture.md.
+// combination; this file is the table a reader compares with docs/architecture.md.
 
 const tree = new RenderTree();
 afterAll(() => tree.dispose());

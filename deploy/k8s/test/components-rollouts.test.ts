@@ -16,7 +16,7 @@ import { validateFieldNames, validateValues } from './lib/schema.ts';
 import { type Container, findObject, get, isRecord, type K8sObject, podTemplates } from './lib/types.ts';
 
 /*
- * The rollout-strategy components (issue 7), rendered with the real `kubectl kustomize` on every
+ * The rollout-strategy components, rendered with the real `kubectl kustomize` on every
  * target, alone and with the other components: deploy/k8s/components/blue-green (two full sets,
  * switched by Service frontend's selector) and deploy/k8s/components/argo-rollouts (Rollout
  * objects, blue-green strategy, analyses). They replace how the app tiers are run, so they are

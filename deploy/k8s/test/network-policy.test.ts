@@ -204,7 +204,8 @@ describe('the rendered NetworkPolicies', () => {
     console.log(`${target}: ${allowed.length} connections allowed, ${denied.length} denied`);
     expect(denied.length).toBeGreaterThan(50); // the matrix really covers the pairs, not a handful
 
-    // The pairs the issue names, each with the reason the evaluator gives.
+    // The connections an attacker would try first (skipping a tier, reaching Redis, leaving the
+    // cluster, a pod of another app), each with the reason the evaluator gives.
     const verdict = (from: string, to: string, port: number): string => {
       const found = matrix.connections.find((c) => c.from.id === from && c.to.id === to && c.port === port);
       if (!found) throw new Error(`no connection ${from} -> ${to}:${port} in the matrix`);

@@ -23,8 +23,8 @@ import { parseQuantity } from './lib/quantity.ts';
 import { k8sDir, RenderTree } from './lib/render.ts';
 import { type Container, envValue, type PodTemplate, podTemplates } from './lib/types.ts';
 
-// The rendered prod pod specs, run for real under `podman kube play` with the images from the
-// container issue: security contexts, resource limits, the ConfigMap, the Secrets and the claims in
+// The rendered prod pod specs, run for real under `podman kube play` with the images `npm run
+// images` builds: security contexts, resource limits, the ConfigMap, the Secrets and the claims in
 // force, probes run as the kubelet runs them, the tiers talking through their Service names, Redis
 // with the ACL users of a file made by deploy/redis/generate-acl (the backend logged in as
 // `backend`), the backup CronJob's pod run once, SIGTERM drains and a Redis restart that keeps its

@@ -15,7 +15,7 @@ import { type Container, envValue, type Finding, findObject, type K8sObject, pod
 
 const execFileAsync = promisify(execFile);
 
-// The durability level in Kubernetes (issue 8): base redis.conf includes durability.conf
+// The durability level in Kubernetes: base redis.conf includes durability.conf
 // (`appendfsync everysec`) from the ConfigMap redis-config before the per-environment overrides;
 // the redis-durability-always component replaces it with `appendfsync always`. And the
 // redis-backup component's NetworkPolicies: exactly one more connection (redis-backup ->

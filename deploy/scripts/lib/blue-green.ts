@@ -62,7 +62,7 @@ export interface Options {
 }
 
 /** The tier an image is for, from its repository name (tasktier/backend:1.2.3 -> backend). */
-export function tierOfImage(image: string): Tier | undefined {
+function tierOfImage(image: string): Tier | undefined {
   const name = image.split('@')[0]!.replace(/:[\w][\w.-]*$/, '');
   const last = name.split('/').at(-1);
   return TIERS.find((tier) => tier === last);

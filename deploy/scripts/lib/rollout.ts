@@ -139,7 +139,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
 }
 
 /** An overlay name (dev, prod) or a folder with a kustomization.yaml. */
-export function resolveOverlay(value: string): string {
+function resolveOverlay(value: string): string {
   const named = join(k8sDir, 'overlays', value);
   if (/^[\w-]+$/.test(value) && existsSync(join(named, 'kustomization.yaml'))) return named;
   const folder = isAbsolute(value) ? value : resolve(process.cwd(), value);

@@ -1,3 +1,4 @@
+import { MAX_TODOS_PER_LIST } from '@tasktier/contract';
 import { ConfigError, commonConfigFields, loadServiceConfig, trustedProxies } from '@tasktier/service-kit';
 import { type Static, Type } from 'typebox';
 
@@ -11,7 +12,7 @@ export const ConfigSchema = Type.Object({
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000 }),
   CORS_ORIGINS: Type.String({ default: '*' }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 15000 }),
-  MAX_TODOS_PER_LIST: Type.Integer({ minimum: 1, default: 10000 }),
+  MAX_TODOS_PER_LIST: Type.Integer({ minimum: 1, default: MAX_TODOS_PER_LIST }),
   /** A list's todos as stored in Redis (JSON bytes); a write that would pass it gets 409. */
   MAX_LIST_BYTES: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
   /** A list without todos expires this long after its last change (0 = never); one with todos never does. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { BODY_LIMIT_BYTES } from '@tasktier/contract';
 import {
   acceptedRequestId,
   health,
@@ -48,7 +49,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     requestTimeout: 30_000,
     connectionTimeout: 120_000,
     keepAliveTimeout: 72_000,
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     // A malformed URL (bad percent-encoding) or content type, rejected before routing: problem+json too.
     frameworkErrors: (error, _request, reply) => sendProblem(reply, error.statusCode ?? 400, error.message),

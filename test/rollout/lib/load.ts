@@ -271,7 +271,7 @@ export function between(records: readonly RequestRecord[], from: number, to: num
   return records.filter((record) => record.start >= from && record.start < to);
 }
 
-export function percentile(sorted: readonly number[], p: number): number {
+function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index]!;

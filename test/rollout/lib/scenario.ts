@@ -5,13 +5,13 @@ import { between, type Figures, figures, Load, type RequestRecord } from './load
 import { SseClient } from './sse.ts';
 
 /** Virtual users of the load generator (keep-alive connections to the Ingress). */
-export const USERS = 32;
+const USERS = 32;
 /** Write lists per scenario, each followed by this many live-sync clients. */
-export const WRITE_LISTS = 8;
-export const SSE_PER_LIST = 2;
+const WRITE_LISTS = 8;
+const SSE_PER_LIST = 2;
 /** Load before the event and after it, so "before" and "during" can be compared. */
-export const BEFORE_MS = 4000;
-export const AFTER_MS = 3000;
+const BEFORE_MS = 4000;
+const AFTER_MS = 3000;
 /** An old nginx worker closes its idle client connections right after a reload took effect. */
 const RELOAD_CLOSE_MS = 1000;
 

@@ -9,7 +9,7 @@ import { allContainers, findObject, type K8sObject, type PodTemplate, podTemplat
 // a whole Secret (envFrom, a volume without items) gives every key it has or will ever get.
 
 /** Every key of a Secret: envFrom and volumes without items. */
-export const ALL_KEYS = '*';
+const ALL_KEYS = '*';
 
 export interface SecretReference {
   container?: string;
@@ -20,7 +20,7 @@ export interface SecretReference {
 }
 
 /** Every Secret reference of one pod template: env, envFrom, secret and projected volumes. */
-export function secretReferences(template: PodTemplate): SecretReference[] {
+function secretReferences(template: PodTemplate): SecretReference[] {
   const found: SecretReference[] = [];
   for (const { container } of allContainers(template.spec)) {
     for (const variable of container.env ?? []) {
@@ -63,7 +63,7 @@ const podName = (template: PodTemplate): string =>
  * of hashes (redis-acl/users.acl), the backup its password (redis-acl/backup-password). The backup
  * key is allowed whenever the target has backups: without redis-acl, backup/user reports it.
  */
-export function allowedSecretKeys(objects: readonly K8sObject[], expected: Expectations): Map<string, Set<string>> {
+function allowedSecretKeys(objects: readonly K8sObject[], expected: Expectations): Map<string, Set<string>> {
   const { acl } = ARCHITECTURE;
   // redis-secret-from-file renames redis-auth to its generated, hashed name in every reference.
   const generated = expected.secretFromFile

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FlowKey } from './netpol.ts';
 import { includedComponents, k8sDir, type Target } from './render.ts';
 
-/** What the architecture (and issue 5) says the rendered manifests must be, per target. */
+/** What the architecture (docs/architecture.md) says the rendered manifests must be, per target. */
 
 export interface AppExpectation {
   name: 'frontend' | 'backend';

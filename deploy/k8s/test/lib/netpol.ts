@@ -5,8 +5,8 @@ import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/
 import { type K8sObject, podTemplates } from './types.ts';
 
 /**
- * A NetworkPolicy evaluator with the semantics of the Kubernetes API
- * (https://kubernetes.io/docs/concepts/services-networking/network-policies/):
+ * A NetworkPolicy evaluator with the semantics of the Kubernetes API (as the Kubernetes
+ * documentation's page "Network Policies" states them):
  *  - a policy applies to the pods of its own namespace that its podSelector selects ({} = all);
  *  - its policyTypes say which directions it isolates; when absent: Ingress, plus Egress if it
  *    has egress rules;
@@ -234,7 +234,7 @@ export function renderedPods(objects: readonly K8sObject[]): Endpoint[] {
  * starts in the tasktier namespace by hand, the API server and an address on the internet
  * (documentation range; nothing is ever sent anywhere, this is a model).
  */
-export function surroundings(tasktierNamespace: string, namespaceLabels: Record<string, string>): Endpoint[] {
+function surroundings(tasktierNamespace: string, namespaceLabels: Record<string, string>): Endpoint[] {
   const tcp = (port: number, name?: string): ListenPort => ({ port, protocol: 'TCP', ...(name ? { name } : {}) });
   return [
     {

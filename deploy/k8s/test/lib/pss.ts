@@ -2,11 +2,11 @@ import { allContainers, type Finding, type PodTemplate } from './types.ts';
 
 /**
  * The Pod Security Standards, `restricted` profile (which includes `baseline`), checked rule by
- * rule as https://kubernetes.io/docs/concepts/security/pod-security-standards/ states them for
+ * rule as the Kubernetes documentation's page "Pod Security Standards" states them for
  * version `latest` (the namespace enforces `latest`). Rule names follow the checks of
  * k8s.io/pod-security-admission. Applies to containers, initContainers and ephemeralContainers.
  */
-export const PSS_RULES = [
+const PSS_RULES = [
   'baseline/hostProcess',
   'baseline/hostNamespaces',
   'baseline/privileged',
@@ -25,7 +25,7 @@ export const PSS_RULES = [
   'restricted/seccompProfile',
   'restricted/capabilities',
 ] as const;
-export type PssRule = (typeof PSS_RULES)[number];
+type PssRule = (typeof PSS_RULES)[number];
 
 const BASELINE_CAPABILITIES = new Set([
   'AUDIT_WRITE',

@@ -114,7 +114,7 @@ function checkAclServer(template: PodTemplate, container: Container, add: Add): 
  * `key` at that path, with a mode that lets the pod's group read it (the kubelet makes the files
  * root-owned with group fsGroup) and nobody else read it or anyone write it.
  */
-export function checkSecretFile(
+function checkSecretFile(
   template: PodTemplate,
   container: Container,
   file: string,

@@ -22,7 +22,7 @@ const CRD_PACKAGES: Record<string, string> = {
 };
 
 /** Module that defines apiVersion/kind, or undefined when no package knows the group. */
-export function modelModule(apiVersion: string, kind: string): string | undefined {
+function modelModule(apiVersion: string, kind: string): string | undefined {
   const slash = apiVersion.indexOf('/');
   const group = slash === -1 ? '' : apiVersion.slice(0, slash);
   const version = slash === -1 ? apiVersion : apiVersion.slice(slash + 1);

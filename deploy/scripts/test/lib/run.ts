@@ -22,8 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 export const scriptsDir = fileURLToPath(new URL('../../', import.meta.url));
 const standIn = fileURLToPath(new URL('./kubectl-stand-in.mjs', import.meta.url));
-export const REAL_KUBECTL =
-  ['/usr/local/bin/kubectl', '/usr/bin/kubectl'].find((path) => existsSync(path)) ?? 'kubectl';
+const REAL_KUBECTL = ['/usr/local/bin/kubectl', '/usr/bin/kubectl'].find((path) => existsSync(path)) ?? 'kubectl';
 
 export interface Rule {
   /** A regular expression over the space-joined arguments (the scripts put --namespace last). */

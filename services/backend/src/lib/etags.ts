@@ -10,7 +10,7 @@ const TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
  * An If-Match or If-None-Match header (RFC 9110 section 8.8.3): '*', the list of entity tags, or
  * undefined when absent. Unparsable members are left out, so they match nothing.
  */
-export function parseEntityTags(header: string | string[] | undefined): '*' | EntityTag[] | undefined {
+function parseEntityTags(header: string | string[] | undefined): '*' | EntityTag[] | undefined {
   if (header === undefined) return undefined;
   const text = Array.isArray(header) ? header.join(',') : header;
   if (text.trim() === '*') return '*';

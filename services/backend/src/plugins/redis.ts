@@ -19,7 +19,7 @@ declare module 'fastify' {
  * Fail fast when Redis is away: no offline queue, one retry, a timeout that runs until the
  * reply arrives. A request then fails in about a second with 503 instead of piling up.
  */
-export function redisOptions(config: Config) {
+function redisOptions(config: Config) {
   return {
     username: config.REDIS_USERNAME || undefined,
     password: config.REDIS_PASSWORD || undefined,

@@ -23,7 +23,7 @@ export interface EventsOptions {
  * The SSE `retry:` hint, spread over 1-5 s: after a restart ends every stream at once, the
  * browsers come back over seconds instead of in one burst.
  */
-export function retryHintMs(): number {
+function retryHintMs(): number {
   return 1000 + Math.floor(Math.random() * 4000);
 }
 

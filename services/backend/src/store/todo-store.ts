@@ -18,7 +18,7 @@ export interface StoredTodo {
   rev?: string;
 }
 
-export interface StoredList {
+interface StoredList {
   id: string;
   createdAt: string;
   version: number;
@@ -83,7 +83,7 @@ const scripts = {
 };
 
 /** Sorts as the API promises: by `order` (todos without one last), then creation. */
-export function compareTodos(a: StoredTodo, b: StoredTodo): number {
+function compareTodos(a: StoredTodo, b: StoredTodo): number {
   const ao = a.order ?? Number.POSITIVE_INFINITY;
   const bo = b.order ?? Number.POSITIVE_INFINITY;
   if (ao !== bo) return ao < bo ? -1 : 1;

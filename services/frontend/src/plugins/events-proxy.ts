@@ -15,7 +15,7 @@ export interface EventsProxyOptions extends UpstreamOptions {
   eventStreams: number;
 }
 
-export const EVENTS_ROUTE = '/api/lists/:listId/events';
+const EVENTS_ROUTE = '/api/lists/:listId/events';
 
 export default async function eventsProxy(app: FastifyInstance, options: EventsProxyOptions) {
   // Sized for streams, not requests: with the API pool's size, stream number 257 would wait for a

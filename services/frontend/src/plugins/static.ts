@@ -44,7 +44,7 @@ const COMPRESSIBLE = /^(text\/|application\/(json|manifest\+json)|image\/svg\+xm
 const MIN_COMPRESS_BYTES = 512;
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
-export const REVALIDATE = 'no-cache';
+const REVALIDATE = 'no-cache';
 /** Vite's content-hashed file names: name-HASH.ext, the hash 8+ URL-safe characters. */
 const HASHED = /^\/assets\/.+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$/;
 
@@ -71,7 +71,7 @@ function makeAsset(urlPath: string, body: Buffer): Asset {
 }
 
 /** Reads every file under `root` into a map from URL path (`/assets/x.js`) to its prepared asset. */
-export async function loadAssets(root: string): Promise<Map<string, Asset>> {
+async function loadAssets(root: string): Promise<Map<string, Asset>> {
   const rootStat = await stat(root).catch(() => undefined);
   if (!rootStat?.isDirectory()) {
     throw new Error(`the UI build is missing: ${root} is not a directory (run npm run build -w @tasktier/frontend)`);

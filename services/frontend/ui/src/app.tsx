@@ -11,7 +11,7 @@ const FILTERS: Array<{ filter: Filter; href: string; label: string }> = [
   { filter: 'completed', href: '#/completed', label: 'Completed' },
 ];
 
-export function filterFromHash(hash: string): Filter {
+function filterFromHash(hash: string): Filter {
   if (hash === '#/active') return 'active';
   if (hash === '#/completed') return 'completed';
   return 'all';

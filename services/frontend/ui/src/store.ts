@@ -46,7 +46,7 @@ interface Entry {
 /** After a failed refresh, retry after these delays (ms), the last one repeating. */
 const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
 /** The nth retry delay, with jitter so that many browsers do not all come back at the same instant. */
-export function retryDelay(attempt: number): number {
+function retryDelay(attempt: number): number {
   const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
@@ -54,7 +54,7 @@ export function retryDelay(attempt: number): number {
  * How long to wait after an answer with Retry-After: at least that, plus jitter so that every
  * browser refused at once does not come back at the same instant; never less than `backoff`.
  */
-export function waitAfter(error: ApiError, backoff: number): number {
+function waitAfter(error: ApiError, backoff: number): number {
   if (error.retryAfter === undefined) return backoff;
   const ms = error.retryAfter * 1000;
   return Math.max(backoff, Math.round(ms + Math.random() * (1000 + ms * 0.1)));
@@ -468,7 +468,7 @@ function matches(todo: ViewTodo, id: string): boolean {
 }
 
 /** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
-export function parseRevision(data: string): string | undefined {
+function parseRevision(data: string): string | undefined {
   try {
     const revision = (JSON.parse(data) as { revision?: unknown }).revision;
     return typeof revision === 'string' ? revision : undefined;
