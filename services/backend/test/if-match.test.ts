@@ -93,8 +93,11 @@ describe('If-Match', () => {
     expect((await app.inject({ method: 'GET', url: todoPath })).statusCode).toBe(200);
     expect((await remove(String(changed.headers.etag))).statusCode).toBe(204);
     expect((await app.inject({ method: 'GET', url: todoPath })).statusCode).toBe(404);
-    // A todo that is gone is 404, If-Match or not.
-    expect((await remove('*')).statusCode).toBe(404);
+    // A todo that is gone fails any If-Match, `*` included (RFC 9110 13.1.1): 412; without one, 404.
+    expectPreconditionFailed(await remove('*'));
+    expectPreconditionFailed(await remove(String(changed.headers.etag)));
+    expectPreconditionFailed(await patch({ title: 'back' }, '*'));
+    expect((await app.inject({ method: 'DELETE', url: todoPath })).statusCode).toBe(404);
   });
 
   it('without If-Match the last write wins', async () => {

@@ -84,7 +84,8 @@ return {revision, json}
 export const UPDATE_TODO = `${LIST_BYTES}${MATCHES}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
-if not current then return {-3} end
+-- If-Match on a todo that is gone: the condition is false (RFC 9110 13.1.1), 412 rather than 404.
+if not current then return {ARGV[7] == '' and -3 or -5} end
 local todo = cjson.decode(current)
 if not matches(ARGV[7], todo) then return {-5} end
 local patch = cjson.decode(ARGV[2])
@@ -108,7 +109,7 @@ return {revision, json}
 export const DELETE_TODO = `${LIST_BYTES}${MATCHES}${SET_EXPIRY}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
-if not current then return {-3} end
+if not current then return {ARGV[4] == '' and -3 or -5} end
 if not matches(ARGV[4], cjson.decode(current)) then return {-5} end
 local bytes = listBytes() - #current
 redis.call('HDEL', KEYS[2], ARGV[1])
