@@ -192,6 +192,46 @@ describe('event stream setup', () => {
     await waitFor('nothing left', async () => app.events.listenerCount === 0 && (await gauge(app)) === 0);
   });
 
+  it('refuses (503) a stream whose setup spans an interrupted subscription, which may have missed events', async () => {
+    const { app, base } = await serve();
+    const listId = await createList(app);
+    const epoch = app.events.epoch;
+    // Reads of the list wait (scripts count as writes for CLIENT PAUSE WRITE); SUBSCRIBE does not.
+    redis.cli('CLIENT', 'PAUSE', '20000', 'WRITE');
+    let answer: Promise<Answer>;
+    try {
+      answer = get(`${base}/api/lists/${listId}/events`).answer;
+      await waitFor('the SUBSCRIBE to be confirmed', () =>
+        redis.cli('PUBSUB', 'NUMSUB', app.store.channel(listId)).endsWith('\n1'),
+      );
+      // The subscriber connection drops and comes back while the stream is still being set up.
+      redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await waitFor('the subscription to be back', () => app.events.epoch > epoch);
+    } finally {
+      redis.cli('CLIENT', 'UNPAUSE');
+    }
+    await expectRefused(await answer, 503, 'storage-unavailable');
+    await waitFor('nothing left', async () => app.events.listenerCount === 0 && (await gauge(app)) === 0);
+  });
+
+  it('cuts off a client that stops reading, instead of buffering its events without bound', async () => {
+    const { app, base } = await serve({ SSE_HEARTBEAT_MS: 60_000 });
+    const listId = await createList(app);
+    const answer = await get(`${base}/api/lists/${listId}/events`).answer;
+    await waitFor('the ready event', () => answer.text().includes('event: ready'));
+    // The client reads no more (its TCP window closes once the kernel buffers are full).
+    answer.response.pause();
+    const publisher = new Redis(redis.url);
+    try {
+      const big = JSON.stringify({ type: 'todo.updated', version: 1, revision: '1.x', padding: 'x'.repeat(64 * 1024) });
+      for (let i = 0; i < 400 && (await gauge(app)) === 1; i++) await publisher.publish(app.store.channel(listId), big);
+      await waitFor('the stream to be cut off', async () => (await gauge(app)) === 0);
+    } finally {
+      publisher.disconnect();
+    }
+    expect(app.events.listenerCount).toBe(0);
+  });
+
   it('answers 503 with Retry-After, not a 500, when SUBSCRIBE fails', async () => {
     // A Redis user that may run every command on every key but subscribe to no channel.
     redis.cli('ACL', 'SETUSER', 'nochannels', 'on', '>nochannels-password', '~*', 'resetchannels', '+@all');

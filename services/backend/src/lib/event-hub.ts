@@ -13,6 +13,7 @@ export class EventHub {
   /** Each channel's SUBSCRIBE, while or once Redis confirmed it; streams that come meanwhile wait on it. */
   private readonly confirmations = new Map<string, Promise<void>>();
   private connectedOnce = false;
+  private resyncs = 0;
 
   constructor(
     private readonly subscriber: Redis,
@@ -24,13 +25,25 @@ export class EventHub {
     });
     // Messages published while the subscription was down are lost: tell streams to resync.
     subscriber.on('ready', () => {
-      if (this.connectedOnce) for (const handler of this.resyncHandlers) handler();
+      if (this.connectedOnce) {
+        this.resyncs++;
+        for (const handler of this.resyncHandlers) handler();
+      }
       this.connectedOnce = true;
     });
   }
 
   get channelCount(): number {
     return this.listeners.size;
+  }
+
+  /**
+   * How many times the subscription was interrupted. A stream whose setup spans an interruption
+   * may have missed events and was not there to be ended by the resync handlers: its setup
+   * compares this before and after.
+   */
+  get epoch(): number {
+    return this.resyncs;
   }
 
   /** Registers a handler called when the subscription was interrupted and events may be missing. */

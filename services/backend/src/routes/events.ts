@@ -36,6 +36,18 @@ function refuse(reply: FastifyReply, status: 429 | 503, detail: string, slug: st
 }
 
 /**
+ * Bytes a stream may hold unsent: a client that stops reading (a zero TCP window) while its list
+ * is busy would otherwise grow its buffer without bound. Far above what a reading client ever
+ * holds (events are ~150 bytes); such a client is cut off and reconnects when it reads again.
+ */
+export const MAX_UNSENT_BYTES = 256 * 1024;
+
+function send(stream: PassThrough, text: string): void {
+  if (stream.writableLength > MAX_UNSENT_BYTES) stream.destroy();
+  else stream.write(text);
+}
+
+/**
  * GET /api/lists/:listId/events: Server-Sent Events fed by the Redis pub/sub channel of the list.
  * The first event, `ready`, carries the list's revision so a (re)connecting client knows whether
  * to refetch. Streams end when the server shuts down (after the drain) so browsers reconnect to
@@ -51,7 +63,7 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
   let closing = false;
 
   const heartbeat = setInterval(() => {
-    for (const stream of streams) stream.write(': heartbeat\n\n');
+    for (const stream of streams) send(stream, ': heartbeat\n\n');
     leases?.renew().catch(() => {});
   }, heartbeatMs);
   heartbeat.unref();
@@ -134,9 +146,10 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
       const retryMs = retryHintMs();
       const forward = (message: string) => {
         const revision = parseChangeEvent(message)?.revision ?? '';
-        stream.write(`id: ${revision}\nevent: change\ndata: ${message}\n\n`);
+        send(stream, `id: ${revision}\nevent: change\ndata: ${message}\n\n`);
       };
       // Subscribe before reading the version, so no change can fall between the two.
+      const epoch = app.events.epoch;
       let unsubscribe: () => void;
       try {
         unsubscribe = await app.events.subscribe(app.store.channel(listId), forward, {
@@ -160,6 +173,11 @@ const events: FastifyPluginAsyncTypebox<EventsOptions> = async (
 
       // Set up while the server began to close: endAll() has run, so this one would hold up close().
       if (closing) return refuse(reply, 503, 'this server is shutting down; reconnect in a moment', 'overloaded');
+      // The subscription was interrupted meanwhile: events may be missing, and the resync that ended
+      // every open stream did not see this one. The client reconnects and reads the revision anew.
+      if (app.events.epoch !== epoch) {
+        return refuse(reply, 503, 'live sync was interrupted; reconnect in a moment', 'storage-unavailable');
+      }
       streams.add(stream);
       app.metrics.sseClients.inc();
       step(() => {
