@@ -107,6 +107,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
       },
     });
   }
+  // A proxy in front that TRUST_PROXY does not name: every client behind it counts as the proxy,
+  // so all of them share one rate-limit budget. Said once, loudly, rather than found in production.
+  let untrustedForwardSeen = false;
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!untrustedForwardSeen && request.headers['x-forwarded-for'] !== undefined) {
+      const peer = request.socket.remoteAddress ?? '';
+      if (!proxies.trusts(peer)) {
+        untrustedForwardSeen = true;
+        app.log.warn(
+          { peer },
+          'X-Forwarded-For from a peer TRUST_PROXY does not name: not believed, so every client behind that peer shares its address (and its rate limits); name your proxies in TRUST_PROXY',
+        );
+      }
+    }
+    done();
+  });
   await app.register(health, {
     service: SERVICE_NAME,
     version: build.version,

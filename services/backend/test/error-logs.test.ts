@@ -5,7 +5,7 @@ import { buildApp } from '../src/app.ts';
 import { configWith } from '../src/config.ts';
 import { createList, startRedis } from './helpers.ts';
 
-describe('errors in the logs', () => {
+describe('warnings and errors in the logs', () => {
   let redis: RedisServer;
   let app: Awaited<ReturnType<typeof buildApp>>;
   const lines: string[] = [];
@@ -21,6 +21,15 @@ describe('errors in the logs', () => {
   afterAll(async () => {
     await app?.close();
     await redis?.destroy();
+  });
+
+  it('warns once when a peer TRUST_PROXY does not name sends X-Forwarded-For (clients behind it share a budget)', async () => {
+    const forwarded = { 'x-forwarded-for': '203.0.113.9' };
+    await app.inject({ url: '/healthz', headers: forwarded, remoteAddress: '10.1.2.3' });
+    await app.inject({ url: '/healthz', headers: forwarded, remoteAddress: '10.1.2.3' });
+    const warnings = lines.filter((line) => line.includes('TRUST_PROXY does not name'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('"peer":"10.1.2.3"');
   });
 
   it('an unexpected Redis error is a 500 whose log line holds neither the list id nor the title', async () => {

@@ -48,7 +48,7 @@ export default fp(
         return sendProblem(
           reply,
           412,
-          'the todo changed (or was deleted) since the version named in If-Match, or If-Match names no ETag of it: read it again, then retry',
+          'the todo changed since the version named in If-Match (or was deleted), or If-Match names no ETag of it: read it again, then retry',
           'precondition-failed',
           'Precondition failed',
         );
