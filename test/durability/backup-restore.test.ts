@@ -353,7 +353,10 @@ describe('restore refusals', () => {
     await redis.stop();
     const before = fingerprint(dataDir);
     const refused = await restoreInto(dataDir, good);
-    expectOneLineError(refused, /already holds \d+ keys: refusing to overwrite live data; re-run with --force/);
+    expectOneLineError(
+      refused,
+      /already holds \d+ keys that do not expire: refusing to overwrite live data; re-run with --force/,
+    );
     expect(fingerprint(dataDir)).toEqual(before);
 
     const forced = await restoreInto(dataDir, good, '--force');
@@ -361,6 +364,20 @@ describe('restore refusals', () => {
     const aside = readdirSync(dataDir).filter((name) => name.startsWith('pre-restore-'));
     expect(aside).toHaveLength(1);
     expect(existsSync(join(dataDir, aside[0]!, 'appendonlydir'))).toBe(true);
+  });
+
+  it('restores without --force over keys that all expire (a stack that served a moment: rate-limit counters)', async () => {
+    const served = join(scratch.dir, 'served');
+    mkdirSync(served);
+    const briefly = await startRedis({ dir: served, args: ['--appendonly', 'yes'] });
+    briefly.cli('SET', 'tt:rl:reads:203.0.113.5', '3', 'EX', '600');
+    briefly.cli('ZADD', 'tt:streams:203.0.113.5', '1', 'lease');
+    briefly.cli('EXPIRE', 'tt:streams:203.0.113.5', '600');
+    await briefly.stop();
+    const result = await restoreInto(served, good);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/the data directory holds 2 keys now .*, 2 of them expiring/);
+    expect(readdirSync(served).some((name) => name.startsWith('pre-restore-'))).toBe(true);
   });
 
   it('refuses while a redis-server runs on the data directory', async () => {
