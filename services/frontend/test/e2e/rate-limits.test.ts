@@ -140,6 +140,57 @@ describe('rate limits', () => {
     await addThroughApi(plainFrontend.url, listId, 'from elsewhere');
     await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['from elsewhere']);
   });
+
+  // A refresh refused with Retry-After while the stream is up: change events keep coming (someone
+  // else edits the list), and each used to ask at once, to be refused again.
+  it('a refresh refused with Retry-After is not asked again before it, whatever change events arrive', async () => {
+    context = await browser.newContext({ viewport: { width: 800, height: 700 } });
+    ({ page, problems, network } = await newPage(context));
+    await countChangeEvents(page);
+    await pauseClock(page);
+    const listId = await createList(plainFrontend.url);
+    let refusing = false;
+    let refused = 0;
+    /** On from the refusal until the test turns it off: the GETs seen meanwhile. */
+    let waiting = false;
+    let askedWhileWaiting = 0;
+    await page.route(`**/api/lists/${listId}/todos`, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      if (waiting) askedWhileWaiting++;
+      if (!refusing) return route.continue();
+      refused++;
+      waiting = true;
+      await route.fulfill(refuse(429, 'urn:tasktier:problem:rate-limited'));
+    });
+    await page.goto(`${plainFrontend.url}/l/${listId}`);
+    await page.locator('.todoapp[aria-busy="false"]').waitFor();
+    // The stream is up: a change made elsewhere shows.
+    await addThroughApi(plainFrontend.url, listId, 'one');
+    await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['one']);
+
+    // Reads are refused from now on; the next change event's refresh gets the 429.
+    refusing = true;
+    await addThroughApi(plainFrontend.url, listId, 'two');
+    const notice = page.locator('.banner-limited');
+    await notice.waitFor({ timeout: 10_000 });
+    expect(await notice.textContent()).toBe('Too many requests from your network: the list updates again in 2 s.');
+    expect(refused).toBe(1);
+    // Two more changes elsewhere during the wait: their events arrive, and ask nothing.
+    await addThroughApi(plainFrontend.url, listId, 'three');
+    await addThroughApi(plainFrontend.url, listId, 'four');
+    await expect.poll(() => changeEvents(page), { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
+    await settled(page);
+    waiting = false;
+    expect(askedWhileWaiting, 'GET /todos asked during the wait of Retry-After').toBe(0);
+    expect(await titles(page)).toEqual(['one']);
+
+    // The wait over (and its jitter, at most 1.2 s), one refresh shows all of it.
+    refusing = false;
+    await page.clock.runFor(3300);
+    await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['one', 'two', 'three', 'four']);
+    await notice.waitFor({ state: 'detached' });
+    expect(refused).toBe(1);
+  });
 });
 
 /** A refusal with Retry-After: 2, as the backend sends it. */
@@ -174,3 +225,24 @@ async function addThroughApi(base: string, listId: string, title: string): Promi
   });
   expect(response.status, `POST ${title}`).toBe(201);
 }
+
+/**
+ * Counts the change events the page's event stream has read, in window.changeEvents. The page
+ * handles an event in the same task that reads it, so once the count is seen, the page has
+ * acted on it (and sent any request it sends for it).
+ */
+async function countChangeEvents(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const counted = globalThis as unknown as { changeEvents: number };
+    counted.changeEvents = 0;
+    const read = ReadableStreamDefaultReader.prototype.read;
+    ReadableStreamDefaultReader.prototype.read = async function (this: ReadableStreamDefaultReader<unknown>) {
+      const result = await read.call(this);
+      if (typeof result.value === 'string') counted.changeEvents += result.value.split('event: change').length - 1;
+      return result;
+    } as typeof read;
+  });
+}
+
+const changeEvents = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { changeEvents: number }).changeEvents);

@@ -3,6 +3,7 @@ import * as api from './api.ts';
 import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
 import type { NewList } from './new-list.ts';
+import { jitter, NotBefore, retryDelay, waitAfter } from './retry.ts';
 
 /** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
 export interface ViewTodo {
@@ -43,22 +44,6 @@ interface Entry {
   confirmedAt?: number;
 }
 
-/** After a failed refresh, retry after these delays (ms), the last one repeating. */
-const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
-/** The nth retry delay, with jitter so that many browsers do not all come back at the same instant. */
-export function retryDelay(attempt: number): number {
-  const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
-  return Math.round(base * (0.75 + Math.random() * 0.5));
-}
-/**
- * How long to wait after an answer with Retry-After: at least that, plus jitter so that every
- * browser refused at once does not come back at the same instant; never less than `backoff`.
- */
-export function waitAfter(error: ApiError, backoff: number): number {
-  if (error.retryAfter === undefined) return backoff;
-  const ms = error.retryAfter * 1000;
-  return Math.max(backoff, Math.round(ms + Math.random() * (1000 + ms * 0.1)));
-}
 /** A stream that drops is usually back within its `retry:` delay; only then is it news. */
 const OFFLINE_GRACE_MS = 3000;
 /** Reconnect delay after a stream ended, when the server gave no `retry:` hint (EventSource's usual). */
@@ -105,6 +90,8 @@ export class ListStore {
   private refreshesStarted = 0;
   private refreshFailures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by a refusal with Retry-After: until then a refresh is only marked wanted. */
+  private readonly refreshNotBefore = new NotBefore();
 
   private closeStream: (() => void) | undefined;
   private streamUp = false;
@@ -151,6 +138,7 @@ export class ListStore {
     for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer, this.limitedTimer]) {
       clearTimeout(timer);
     }
+    this.refreshNotBefore.stop();
   }
 
   // ---- actions --------------------------------------------------------------------------------
@@ -267,7 +255,8 @@ export class ListStore {
   refresh(): void {
     if (this.listId === undefined) return;
     this.refreshWanted = true;
-    if (this.refreshing) return;
+    // After a refusal with Retry-After, nothing asks before the wait is over: its timer does.
+    if (this.refreshing || this.refreshNotBefore.waiting) return;
     this.refreshing = true;
     void this.refreshLoop();
   }
@@ -301,10 +290,12 @@ export class ListStore {
         } else {
           this.failed(error, 'The list could not be loaded');
         }
-        this.retryTimer = setTimeout(
-          () => this.refresh(),
-          error instanceof ApiError ? waitAfter(error, backoff) : backoff,
-        );
+        if (error instanceof ApiError && error.retryAfter !== undefined) {
+          this.refreshNotBefore.start(waitAfter(error, backoff), () => this.refresh());
+        } else {
+          // Not a refusal: a change event or a write that goes through may try sooner.
+          this.retryTimer = setTimeout(() => this.refresh(), backoff);
+        }
         break;
       }
     }
@@ -475,10 +466,6 @@ export function parseRevision(data: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function jitter(ms: number): number {
-  return Math.round(ms * (0.75 + Math.random() * 0.5));
 }
 
 function describe(error: unknown): string {
