@@ -4,6 +4,7 @@ import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
 import type { NewList } from './new-list.ts';
 import { jitter, NotBefore, retryDelay, waitAfter } from './retry.ts';
+import { cleanTitle } from './title.ts';
 
 /** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
 export interface ViewTodo {
@@ -28,8 +29,11 @@ export interface State {
   todos: ViewTodo[];
   loaded: boolean;
   notice: Notice;
-  /** The last todo that was not saved because its list could not be created: the input gets it back. */
-  returned: { title: string } | undefined;
+  /**
+   * The titles of todos that could not be saved (refused, or the list could not be created), in
+   * the order they were typed: the input gets them back (see takeReturned()).
+   */
+  returned: readonly string[];
 }
 
 type Op =
@@ -105,7 +109,7 @@ export class ListStore {
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
   private limited: string | undefined;
   private limitedTimer: ReturnType<typeof setTimeout> | undefined;
-  private returned: { title: string } | undefined;
+  private returned: string[] = [];
 
   private readonly listeners = new Set<() => void>();
   state: State;
@@ -114,7 +118,7 @@ export class ListStore {
   constructor(list: string | NewList) {
     if (typeof list === 'string') this.listId = list;
     else this.newList = list;
-    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: undefined };
+    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: [] };
   }
 
   subscribe(listener: () => void): () => void {
@@ -143,7 +147,9 @@ export class ListStore {
 
   // ---- actions --------------------------------------------------------------------------------
 
-  add(title: string): void {
+  add(text: string): void {
+    const title = cleanTitle(text);
+    if (!title) return;
     const tempId = `tmp-${++this.nextTemp}`;
     this.write({ kind: 'add', tempId, title }, async (op) => {
       if (op.kind !== 'add') return;
@@ -155,7 +161,9 @@ export class ListStore {
     });
   }
 
-  update(id: string, patch: { title?: string; completed?: boolean }): void {
+  update(id: string, change: { title?: string; completed?: boolean }): void {
+    const patch = change.title === undefined ? change : { ...change, title: cleanTitle(change.title) };
+    if (patch.title === '') return;
     this.write({ kind: 'update', id, patch }, async () => {
       const realId = this.resolve(id);
       if (!realId || !this.listId) return;
@@ -195,6 +203,13 @@ export class ListStore {
     this.setError(undefined);
   }
 
+  /** The titles given back since the last call (state.returned), now taken by the input. */
+  takeReturned(): string[] {
+    const titles = this.returned;
+    this.returned = [];
+    return titles;
+  }
+
   // ---- writes ---------------------------------------------------------------------------------
 
   /** Creates the list this page shows, for its first todo; live sync starts with it. */
@@ -203,8 +218,6 @@ export class ListStore {
       if (!this.newList) throw new Error('no list to create');
       this.listId = await this.newList.create();
     } catch (error) {
-      // Given back to the input, so the typed todo is not lost with the list.
-      this.returned = { title };
       throw new NotCreated(title, error);
     }
     this.connect();
@@ -242,6 +255,8 @@ export class ListStore {
       } catch (error) {
         // Refused or not delivered: drop it from the view and show the server's truth again.
         this.entries = this.entries.filter((e) => e !== entry);
+        // A todo typed is not lost: it goes back to the input, to be sent again.
+        if (op.kind === 'add') this.returned = [...this.returned, op.title];
         if (error instanceof NotCreated) this.notCreated(error);
         else this.failed(error, 'Your change could not be saved');
         this.refresh();
