@@ -3,17 +3,11 @@ import * as api from './api.ts';
 import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
 import type { NewList } from './new-list.ts';
+import { apply, type Op, type ViewTodo } from './ops.ts';
 import { jitter, NotBefore, retryDelay, waitAfter } from './retry.ts';
 import { cleanTitle } from './title.ts';
 
-/** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
-export interface ViewTodo {
-  id: string;
-  /** Stable across a new todo's temporary id and its real one, so the element is kept. */
-  key: string;
-  title: string;
-  completed: boolean;
-}
+export type { ViewTodo } from './ops.ts';
 
 export type Notice =
   | { kind: 'offline' }
@@ -35,12 +29,6 @@ export interface State {
    */
   returned: readonly string[];
 }
-
-type Op =
-  | { kind: 'add'; tempId: string; title: string; realId?: string }
-  | { kind: 'update'; id: string; patch: { title?: string; completed?: boolean } }
-  | { kind: 'remove'; ids: string[] }
-  | { kind: 'set-completed'; ids: string[]; completed: boolean };
 
 interface Entry {
   op: Op;
@@ -447,30 +435,6 @@ export class ListStore {
     for (const { op } of this.entries) todos = apply(todos, op);
     return todos;
   }
-}
-
-/** Applies one change to a list of todos; applying it again changes nothing (it may be confirmed). */
-function apply(todos: ViewTodo[], op: Op): ViewTodo[] {
-  switch (op.kind) {
-    case 'add': {
-      const id = op.realId ?? op.tempId;
-      if (todos.some((todo) => todo.id === id)) return todos;
-      return [...todos, { id, key: op.tempId, title: op.title, completed: false }];
-    }
-    case 'update':
-      return todos.map((todo) => (matches(todo, op.id) ? { ...todo, ...op.patch } : todo));
-    case 'remove':
-      return todos.filter((todo) => !op.ids.some((id) => matches(todo, id)));
-    case 'set-completed':
-      return todos.map((todo) =>
-        op.ids.some((id) => matches(todo, id)) ? { ...todo, completed: op.completed } : todo,
-      );
-  }
-}
-
-/** An id given by the UI may be a temporary one whose todo now shows under its real id. */
-function matches(todo: ViewTodo, id: string): boolean {
-  return todo.id === id || todo.key === id;
 }
 
 /** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
