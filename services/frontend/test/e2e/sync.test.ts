@@ -77,6 +77,15 @@ async function storedTitles(listId: string): Promise<string[]> {
   return ((await response.json()) as Array<{ title: string }>).map((todo) => todo.title);
 }
 
+/** The version of the list's ETag (`"<version>.<token>"`). */
+async function storedVersion(listId: string): Promise<number> {
+  const response = await fetch(`${frontends[0].url}/api/lists/${listId}/todos`);
+  const etag = response.headers.get('etag') ?? '';
+  const version = /^(?:W\/)?"(\d+)\./.exec(etag)?.[1];
+  expect(version, `the ETag ${etag}`).toBeDefined();
+  return Number(version);
+}
+
 async function exerciseSync(one: Page, two: Page, label: string) {
   await propagates(
     `${label}: add`,
@@ -175,8 +184,9 @@ describe('sharing and live sync', () => {
 
 describe('after a restore', () => {
   // Restoring a backup (or losing the last writes in a crash) takes a list back to an older
-  // version, and nobody is told. The next change event then carries a version lower than the one
-  // a browser shows: it is still news.
+  // version, and nobody is told. The next change events then carry versions lower than the one a
+  // browser shows, and then the same version as the one shown, naming another state (another
+  // revision token): still news.
   it('a change after the list went back to an older version shows the server’s truth', async () => {
     const one = await window();
     const listId = await openNewList(one, frontends[0].url);
@@ -189,18 +199,26 @@ describe('after a restore', () => {
     await addTodos(one, 'd', 'e', 'f');
     await eventually('stored', () => storedTitles(listId), ['a', 'b', 'c', 'd', 'e', 'f']);
     await eventually('shown', () => titles(one), ['a', 'b', 'c', 'd', 'e', 'f']);
+    const before = await storedVersion(listId);
 
     // The backup comes back, as a restore would put it: the page is not told.
     for (const key of listKeys()) if (!backedUp.includes(key)) redis.cli('DEL', key);
     for (const key of backedUp) redis.cli('COPY', `backup:${key}`, key, 'REPLACE');
-    // Someone else adds a todo, through the other replica.
-    const added = await fetch(`${frontends[1].url}/api/lists/${listId}/todos`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ title: 'after the restore' }),
-    });
-    expect(added.status).toBe(201);
-    await eventually('the server’s truth', () => titles(one), ['a', 'b', 'c', 'after the restore']);
+    expect(await storedVersion(listId)).toBeLessThan(before);
+    // Someone else adds todos, through the other replica, until the list is back at the version
+    // the page showed before the restore: the same number, other todos.
+    const after = ['after the restore', 'and another', 'and a third'];
+    for (const title of after) {
+      const added = await fetch(`${frontends[1].url}/api/lists/${listId}/todos`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ title }),
+      });
+      expect(added.status).toBe(201);
+    }
+    expect(await storedVersion(listId), 'the version shown before the restore, naming another state').toBe(before);
+    expect(await storedTitles(listId)).toEqual(['a', 'b', 'c', ...after]);
+    await eventually('the server’s truth', () => titles(one), ['a', 'b', 'c', ...after]);
   });
 });
 

@@ -2,6 +2,17 @@ import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { TITLE_MAX_LENGTH } from './limits.ts';
 import type { ListStore, Notice, ViewTodo } from './store.ts';
+import { cleanTitle } from './title.ts';
+
+/**
+ * What the input holds, then the todos given back to it (not saved), as one text: the input holds
+ * one line and none of it may be lost. Appended, in the order they were typed: what it holds is
+ * either a todo given back earlier (typed before these) or being typed (which must not move under
+ * the caret). Separated by "; ", which reads as a list to edit apart, or to send as one todo.
+ */
+export function givenBack(holds: string, titles: readonly string[]): string {
+  return [holds.trim(), ...titles].filter(Boolean).join('; ');
+}
 
 export type Filter = 'all' | 'active' | 'completed';
 
@@ -49,11 +60,12 @@ export function App({ store }: { store: ListStore }) {
 
   useEffect(() => newTodo.current?.focus(), []);
 
-  // A todo that was not saved because its list could not be created goes back where it was typed
-  // (unless something new is being typed there), so pressing Enter tries again.
+  // A todo that was not saved (refused, or its list could not be created) goes back where it was
+  // typed, after what the input holds, so pressing Enter tries again and nothing is lost.
   useLayoutEffect(() => {
     const input = newTodo.current;
-    if (state.returned && input && input.value === '') input.value = state.returned.title;
+    if (state.returned.length === 0 || !input) return;
+    input.value = givenBack(input.value, store.takeReturned());
   }, [state.returned]);
 
   if (state.notice?.kind === 'not-found') return <NotFound />;
@@ -68,7 +80,7 @@ export function App({ store }: { store: ListStore }) {
   const onNewTodoKey = (event: JSX.TargetedKeyboardEvent<HTMLInputElement>) => {
     if (event.key !== 'Enter' || event.isComposing) return;
     const input = event.currentTarget;
-    const title = input.value.trim();
+    const title = cleanTitle(input.value);
     if (!title) return;
     store.add(title);
     input.value = '';
@@ -182,7 +194,7 @@ function Item({ todo, store, editing, onEdit, onGone }: ItemProps) {
   const commit = () => {
     if (cancelled.current || !edit.current) return;
     cancelled.current = true;
-    const title = edit.current.value.trim();
+    const title = cleanTitle(edit.current.value);
     onEdit(false);
     if (!title) {
       store.remove(todo.id);

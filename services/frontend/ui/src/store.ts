@@ -3,15 +3,11 @@ import * as api from './api.ts';
 import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
 import type { NewList } from './new-list.ts';
+import { apply, type Op, type ViewTodo } from './ops.ts';
+import { jitter, NotBefore, retryDelay, waitAfter } from './retry.ts';
+import { cleanTitle } from './title.ts';
 
-/** A todo as shown: the server's, with this browser's unconfirmed changes applied on top. */
-export interface ViewTodo {
-  id: string;
-  /** Stable across a new todo's temporary id and its real one, so the element is kept. */
-  key: string;
-  title: string;
-  completed: boolean;
-}
+export type { ViewTodo } from './ops.ts';
 
 export type Notice =
   | { kind: 'offline' }
@@ -27,15 +23,12 @@ export interface State {
   todos: ViewTodo[];
   loaded: boolean;
   notice: Notice;
-  /** The last todo that was not saved because its list could not be created: the input gets it back. */
-  returned: { title: string } | undefined;
+  /**
+   * The titles of todos that could not be saved (refused, or the list could not be created), in
+   * the order they were typed: the input gets them back (see takeReturned()).
+   */
+  returned: readonly string[];
 }
-
-type Op =
-  | { kind: 'add'; tempId: string; title: string; realId?: string }
-  | { kind: 'update'; id: string; patch: { title?: string; completed?: boolean } }
-  | { kind: 'remove'; ids: string[] }
-  | { kind: 'set-completed'; ids: string[]; completed: boolean };
 
 interface Entry {
   op: Op;
@@ -43,22 +36,6 @@ interface Entry {
   confirmedAt?: number;
 }
 
-/** After a failed refresh, retry after these delays (ms), the last one repeating. */
-const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];
-/** The nth retry delay, with jitter so that many browsers do not all come back at the same instant. */
-function retryDelay(attempt: number): number {
-  const base = RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)] ?? 8000;
-  return Math.round(base * (0.75 + Math.random() * 0.5));
-}
-/**
- * How long to wait after an answer with Retry-After: at least that, plus jitter so that every
- * browser refused at once does not come back at the same instant; never less than `backoff`.
- */
-function waitAfter(error: ApiError, backoff: number): number {
-  if (error.retryAfter === undefined) return backoff;
-  const ms = error.retryAfter * 1000;
-  return Math.max(backoff, Math.round(ms + Math.random() * (1000 + ms * 0.1)));
-}
 /** A stream that drops is usually back within its `retry:` delay; only then is it news. */
 const OFFLINE_GRACE_MS = 3000;
 /** Reconnect delay after a stream ended, when the server gave no `retry:` hint (EventSource's usual). */
@@ -105,6 +82,8 @@ export class ListStore {
   private refreshesStarted = 0;
   private refreshFailures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by a refusal with Retry-After: until then a refresh is only marked wanted. */
+  private readonly refreshNotBefore = new NotBefore();
 
   private closeStream: (() => void) | undefined;
   private streamUp = false;
@@ -118,7 +97,7 @@ export class ListStore {
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
   private limited: string | undefined;
   private limitedTimer: ReturnType<typeof setTimeout> | undefined;
-  private returned: { title: string } | undefined;
+  private returned: string[] = [];
 
   private readonly listeners = new Set<() => void>();
   state: State;
@@ -127,7 +106,7 @@ export class ListStore {
   constructor(list: string | NewList) {
     if (typeof list === 'string') this.listId = list;
     else this.newList = list;
-    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: undefined };
+    this.state = { listId: this.listId, todos: [], loaded: false, notice: undefined, returned: [] };
   }
 
   subscribe(listener: () => void): () => void {
@@ -151,11 +130,14 @@ export class ListStore {
     for (const timer of [this.retryTimer, this.reconnectTimer, this.offlineTimer, this.errorTimer, this.limitedTimer]) {
       clearTimeout(timer);
     }
+    this.refreshNotBefore.stop();
   }
 
   // ---- actions --------------------------------------------------------------------------------
 
-  add(title: string): void {
+  add(text: string): void {
+    const title = cleanTitle(text);
+    if (!title) return;
     const tempId = `tmp-${++this.nextTemp}`;
     this.write({ kind: 'add', tempId, title }, async (op) => {
       if (op.kind !== 'add') return;
@@ -167,7 +149,9 @@ export class ListStore {
     });
   }
 
-  update(id: string, patch: { title?: string; completed?: boolean }): void {
+  update(id: string, change: { title?: string; completed?: boolean }): void {
+    const patch = change.title === undefined ? change : { ...change, title: cleanTitle(change.title) };
+    if (patch.title === '') return;
     this.write({ kind: 'update', id, patch }, async () => {
       const realId = this.resolve(id);
       if (!realId || !this.listId) return;
@@ -207,6 +191,13 @@ export class ListStore {
     this.setError(undefined);
   }
 
+  /** The titles given back since the last call (state.returned), now taken by the input. */
+  takeReturned(): string[] {
+    const titles = this.returned;
+    this.returned = [];
+    return titles;
+  }
+
   // ---- writes ---------------------------------------------------------------------------------
 
   /** Creates the list this page shows, for its first todo; live sync starts with it. */
@@ -215,8 +206,6 @@ export class ListStore {
       if (!this.newList) throw new Error('no list to create');
       this.listId = await this.newList.create();
     } catch (error) {
-      // Given back to the input, so the typed todo is not lost with the list.
-      this.returned = { title };
       throw new NotCreated(title, error);
     }
     this.connect();
@@ -254,6 +243,8 @@ export class ListStore {
       } catch (error) {
         // Refused or not delivered: drop it from the view and show the server's truth again.
         this.entries = this.entries.filter((e) => e !== entry);
+        // A todo typed is not lost: it goes back to the input, to be sent again.
+        if (op.kind === 'add') this.returned = [...this.returned, op.title];
         if (error instanceof NotCreated) this.notCreated(error);
         else this.failed(error, 'Your change could not be saved');
         this.refresh();
@@ -267,7 +258,8 @@ export class ListStore {
   refresh(): void {
     if (this.listId === undefined) return;
     this.refreshWanted = true;
-    if (this.refreshing) return;
+    // After a refusal with Retry-After, nothing asks before the wait is over: its timer does.
+    if (this.refreshing || this.refreshNotBefore.waiting) return;
     this.refreshing = true;
     void this.refreshLoop();
   }
@@ -301,10 +293,12 @@ export class ListStore {
         } else {
           this.failed(error, 'The list could not be loaded');
         }
-        this.retryTimer = setTimeout(
-          () => this.refresh(),
-          error instanceof ApiError ? waitAfter(error, backoff) : backoff,
-        );
+        if (error instanceof ApiError && error.retryAfter !== undefined) {
+          this.refreshNotBefore.start(waitAfter(error, backoff), () => this.refresh());
+        } else {
+          // Not a refusal: a change event or a write that goes through may try sooner.
+          this.retryTimer = setTimeout(() => this.refresh(), backoff);
+        }
         break;
       }
     }
@@ -443,30 +437,6 @@ export class ListStore {
   }
 }
 
-/** Applies one change to a list of todos; applying it again changes nothing (it may be confirmed). */
-function apply(todos: ViewTodo[], op: Op): ViewTodo[] {
-  switch (op.kind) {
-    case 'add': {
-      const id = op.realId ?? op.tempId;
-      if (todos.some((todo) => todo.id === id)) return todos;
-      return [...todos, { id, key: op.tempId, title: op.title, completed: false }];
-    }
-    case 'update':
-      return todos.map((todo) => (matches(todo, op.id) ? { ...todo, ...op.patch } : todo));
-    case 'remove':
-      return todos.filter((todo) => !op.ids.some((id) => matches(todo, id)));
-    case 'set-completed':
-      return todos.map((todo) =>
-        op.ids.some((id) => matches(todo, id)) ? { ...todo, completed: op.completed } : todo,
-      );
-  }
-}
-
-/** An id given by the UI may be a temporary one whose todo now shows under its real id. */
-function matches(todo: ViewTodo, id: string): boolean {
-  return todo.id === id || todo.key === id;
-}
-
 /** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
 function parseRevision(data: string): string | undefined {
   try {
@@ -475,10 +445,6 @@ function parseRevision(data: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function jitter(ms: number): number {
-  return Math.round(ms * (0.75 + Math.random() * 0.5));
 }
 
 function describe(error: unknown): string {
