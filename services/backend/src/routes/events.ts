@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ListIdParams, Problem, type ReadyEvent } from '@tasktier/contract';
+import { ListIdParams, Problem, parseChangeEvent, type ReadyEvent } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyReply } from 'fastify';
 import { SubscribeError } from '../lib/event-hub.ts';
 import type { StreamLeases } from '../lib/stream-leases.ts';
-import { parseChangeEvent } from '../store/todo-store.ts';
 
 export interface EventsOptions {
   heartbeatMs: number;

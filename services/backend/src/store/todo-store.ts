@@ -1,4 +1,3 @@
-import type { ChangeEvent } from '@tasktier/contract';
 import type { Redis } from 'ioredis';
 import { newToken } from '../lib/ids.ts';
 import { classifyRedisError } from './errors.ts';
@@ -94,20 +93,6 @@ function compareTodos(a: StoredTodo, b: StoredTodo): number {
 export function parseTodos(rows: readonly string[]): StoredTodo[] {
   const todos = rows.map((row) => JSON.parse(row) as StoredTodo);
   return todos.sort(compareTodos);
-}
-
-/**
- * A change event as the scripts publish it; undefined if it is not one (nothing else publishes on
- * the channel, but a bad message must not take the stream down).
- */
-export function parseChangeEvent(message: string): ChangeEvent | undefined {
-  try {
-    const event = JSON.parse(message) as Partial<ChangeEvent> | null;
-    if (typeof event?.revision !== 'string' || typeof event.version !== 'number') return undefined;
-    return event as ChangeEvent;
-  } catch {
-    return undefined;
-  }
 }
 
 // Our tokens are base64url; a tag with any other character cannot match, nor break the list below.
