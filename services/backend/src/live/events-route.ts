@@ -5,8 +5,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, Problem, parseChangeEvent, type ReadyEvent } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyReply } from 'fastify';
-import { SubscribeError } from '../lib/event-hub.ts';
-import type { StreamLeases } from '../lib/stream-leases.ts';
+import { SubscribeError } from './event-hub.ts';
+import type { StreamLeases } from './stream-leases.ts';
 
 export interface EventsOptions {
   heartbeatMs: number;
