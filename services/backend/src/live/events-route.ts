@@ -39,7 +39,7 @@ function refuse(reply: FastifyReply, status: 429 | 503, detail: string, slug: st
  * is busy would otherwise grow its buffer without bound. Far above what a reading client ever
  * holds (events are ~150 bytes); such a client is cut off and reconnects when it reads again.
  */
-export const MAX_UNSENT_BYTES = 256 * 1024;
+const MAX_UNSENT_BYTES = 256 * 1024;
 
 function send(stream: PassThrough, text: string): void {
   if (stream.writableLength > MAX_UNSENT_BYTES) stream.destroy();
