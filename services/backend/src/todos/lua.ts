@@ -39,6 +39,9 @@ const change = (type: ChangeType) => `'${type}'`;
 // commit: the list's next version, its new token and byte count; answers the new revision.
 //
 // publish: the change event (the contract's ChangeEvent) on the list's channel.
+//
+// putTodo: stores a todo (a list with todos never expires), commits and publishes; answers the
+// new revision.
 const PRELUDE = `
 local function listExists()
   return redis.call('EXISTS', KEYS[1]) == 1
@@ -74,6 +77,14 @@ end
 local function publish(channel, kind, v, revision, todoId)
   redis.call('PUBLISH', channel, cjson.encode({type = kind, version = v, revision = revision, todoId = todoId}))
 end
+
+local function putTodo(todoId, json, bytes, token, channel, kind)
+  redis.call('HSET', KEYS[2], todoId, json)
+  redis.call('PERSIST', KEYS[1])
+  local v, revision = commit(token, bytes)
+  publish(channel, kind, v, revision, todoId)
+  return revision
+end
 `;
 
 // ARGV: createdAt, token, empty-list ttl seconds
@@ -96,12 +107,8 @@ if ARGV[4] ~= '' then todo.order = tonumber(ARGV[4]) end
 local json = cjson.encode(todo)
 local bytes = listBytes() + #json
 if bytes > tonumber(ARGV[9]) then return {-4} end
-redis.call('HSET', KEYS[2], ARGV[1], json)
-redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[1], 'seq', seq)
-local v, revision = commit(ARGV[8], bytes)
-publish(ARGV[7], ${change('todo.created')}, v, revision, ARGV[1])
-return {revision, json}
+return {putTodo(ARGV[1], json, bytes, ARGV[8], ARGV[7], ${change('todo.created')}), json}
 `;
 
 // ARGV: todoId, patch JSON (only title/completed/order), now, channel, token, maxBytes, ifMatch
@@ -120,11 +127,7 @@ local json = cjson.encode(todo)
 local bytes = listBytes() - #current + #json
 -- A change that shrinks a todo is always let through, even in a list over a lowered budget.
 if #json > #current and bytes > tonumber(ARGV[6]) then return {-4} end
-redis.call('HSET', KEYS[2], ARGV[1], json)
-redis.call('PERSIST', KEYS[1])
-local v, revision = commit(ARGV[5], bytes)
-publish(ARGV[4], ${change('todo.updated')}, v, revision, ARGV[1])
-return {revision, json}
+return {putTodo(ARGV[1], json, bytes, ARGV[5], ARGV[4], ${change('todo.updated')}), json}
 `;
 
 // ARGV: todoId, channel, token, ifMatch, empty-list ttl seconds
