@@ -6,14 +6,14 @@ import { health, httpMetrics, logSerializers, requestLog, sendProblem, trustedPr
 import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { requestIdFrom } from './lib/ids.ts';
-import { StreamLeases } from './lib/stream-leases.ts';
+import rateLimits from './limits/rate-limits.ts';
+import events from './live/events-route.ts';
+import { StreamLeases } from './live/stream-leases.ts';
 import metrics from './plugins/metrics.ts';
 import problems from './plugins/problems.ts';
-import rateLimits from './plugins/rate-limits.ts';
-import redis from './plugins/redis.ts';
-import events from './routes/events.ts';
-import lists from './routes/lists.ts';
-import todos from './routes/todos.ts';
+import redis from './redis/plugin.ts';
+import lists from './todos/list-routes.ts';
+import todos from './todos/routes.ts';
 
 export const SERVICE_NAME = 'tasktier-backend';
 export const VERSION = process.env.BUNDLED_VERSION ?? '0.0.0-dev';

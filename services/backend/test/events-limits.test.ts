@@ -5,7 +5,7 @@ import { type RedisServer, waitFor } from '@tasktier/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
-import { StreamLeases } from '../src/lib/stream-leases.ts';
+import { StreamLeases } from '../src/live/stream-leases.ts';
 import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
 
 let redis: RedisServer;

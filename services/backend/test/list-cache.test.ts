@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ListBodyCache } from '../src/lib/list-cache.ts';
+import { ListBodyCache } from '../src/todos/read.ts';
 
 const body = (bytes: number) => Buffer.alloc(bytes, 'x');
 

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { LIST_ID_PATTERN, TITLE_MAX_LENGTH } from '@tasktier/contract';
 import { trustedProxies } from '@tasktier/service-kit';
 import { describe, expect, it } from 'vitest';
@@ -67,5 +69,20 @@ describe('configuration', () => {
   it('the UI uses the same limits as the API contract', () => {
     expect(ui.LIST_ID_PATTERN).toBe(LIST_ID_PATTERN);
     expect(ui.TITLE_MAX_LENGTH).toBe(TITLE_MAX_LENGTH);
+  });
+
+  it('the UI takes the contract only from its TypeBox-free module at run time', () => {
+    // The constants module imports nothing, so the browser bundle gets no schema library with it.
+    const constants = readFileSync(fileURLToPath(import.meta.resolve('@tasktier/contract/constants')), 'utf8');
+    expect(constants).not.toMatch(/^\s*(import|export .* from)\b/m);
+    const uiDir = fileURLToPath(new URL('../ui/src/', import.meta.url));
+    for (const file of readdirSync(uiDir).filter((name) => /\.tsx?$/.test(name))) {
+      const source = readFileSync(`${uiDir}${file}`, 'utf8');
+      const runtime = [...source.matchAll(/^import (?!type )[^;]*from '(@tasktier\/[^']+)'/gm)].map((m) => m[1]);
+      expect(
+        runtime.filter((name) => name !== '@tasktier/contract/constants'),
+        file,
+      ).toEqual([]);
+    }
   });
 });

@@ -15,3 +15,7 @@ export function publicBase(request: FastifyRequest, trusted: (address: string) =
   }
   return `${request.protocol}://${request.host}${prefix}`;
 }
+export interface RouteOptions {
+  /** Whether a peer address is a trusted proxy (whose X-Forwarded-* headers we believe). */
+  trustedProxy: (address: string) => boolean;
+}

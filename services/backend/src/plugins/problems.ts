@@ -2,8 +2,8 @@ import { BODY_LIMIT_BYTES, TITLE_PATTERN, TITLE_PATTERN_MESSAGE } from '@tasktie
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyError } from 'fastify';
 import fp from 'fastify-plugin';
-import { StorageFullError, StorageUnavailableError } from '../store/errors.ts';
-import { ListFullError, ListTooBigError, NotFoundError, PreconditionFailedError } from '../store/todo-store.ts';
+import { StorageFullError, StorageUnavailableError } from '../redis/errors.ts';
+import { ListFullError, ListTooBigError, NotFoundError, PreconditionFailedError } from '../todos/store.ts';
 
 /** Every error becomes application/problem+json with a detail a person can act on. */
 export default fp(

@@ -1,8 +1,8 @@
 import 'todomvc-app-css/index.css';
 import './app.css';
+import { LIST_ID_PATTERN } from '@tasktier/contract/constants';
 import { render } from 'preact';
 import { App, NotFound } from './app.tsx';
-import { LIST_ID_PATTERN } from './limits.ts';
 import { NewList } from './new-list.ts';
 import { ListStore } from './store.ts';
 

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { CreatedList, ListIdParams, Problem, TodoList } from '@tasktier/contract';
 import { newListId } from '../lib/ids.ts';
-import { publicBase } from '../lib/urls.ts';
-import type { RouteOptions } from './options.ts';
+import { publicBase, type RouteOptions } from '../lib/urls.ts';
 
 const lists: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProxy }) => {
   app.post(

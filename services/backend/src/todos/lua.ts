@@ -17,10 +17,36 @@
  * -4 over the byte budget, -5 If-Match did not match.
  */
 
-// The list's byte count. Counted again from the todos when it is not known for the current
-// version: lists stored before it was kept, and lists written by a backend from before it
+import type { ChangeType } from '@tasktier/contract';
+
+/** A change type as a Lua string literal, checked against the contract's list. */
+const change = (type: ChangeType) => `'${type}'`;
+
+// The steps every write shares, prepended to each write script as local functions.
+//
+// listExists: the list's meta hash is there (a list is created empty and may expire).
+//
+// listBytes: the list's byte count. Counted again from the todos when it is not known for the
+// current version: lists stored before it was kept, and lists written by a backend from before it
 // (during a rolling upgrade), whose scripts change the version but not the count.
-const LIST_BYTES = `
+//
+// setExpiry: an empty list expires (ttl seconds, 0 = never); a list with todos must not. Every
+// write sets this again rather than only at the change from empty to not (and back): a todo added
+// by a backend from before expiry existed (a rolling upgrade) leaves the expiry on.
+//
+// matches: ifMatch '' = no condition, '*' = any current todo, else ',tag1,tag2,' (strong tags only).
+//
+// commit: the list's next version, its new token and byte count; answers the new revision.
+//
+// publish: the change event (the contract's ChangeEvent) on the list's channel.
+//
+// putTodo: stores a todo (a list with todos never expires), commits and publishes; answers the
+// new revision.
+const PRELUDE = `
+local function listExists()
+  return redis.call('EXISTS', KEYS[1]) == 1
+end
+
 local function listBytes()
   local stored = redis.call('HMGET', KEYS[1], 'bytes', 'bv', 'v')
   if stored[1] and stored[2] == stored[3] then return tonumber(stored[1]) end
@@ -28,12 +54,7 @@ local function listBytes()
   for _, json in ipairs(redis.call('HVALS', KEYS[2])) do total = total + #json end
   return total
 end
-`;
 
-// An empty list expires (ttl seconds, 0 = never); a list with todos must not. Every write sets
-// this again rather than only at the change from empty to not (and back): a todo added by a
-// backend from before expiry existed (a rolling upgrade) leaves the expiry on.
-const SET_EXPIRY = `
 local function setExpiry(ttl)
   if redis.call('EXISTS', KEYS[2]) == 1 or ttl == 0 then
     redis.call('PERSIST', KEYS[1])
@@ -41,19 +62,34 @@ local function setExpiry(ttl)
     redis.call('EXPIRE', KEYS[1], ttl)
   end
 end
-`;
 
-// ifMatch: '' = no condition, '*' = any current todo, else ',tag1,tag2,' (strong tags only).
-const MATCHES = `
 local function matches(ifMatch, todo)
   if ifMatch == '' or ifMatch == '*' then return true end
   return todo.rev ~= nil and string.find(ifMatch, ',' .. todo.rev .. ',', 1, true) ~= nil
 end
+
+local function commit(token, bytes)
+  local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
+  redis.call('HSET', KEYS[1], 'r', token, 'bytes', bytes, 'bv', v)
+  return v, v .. '.' .. token
+end
+
+local function publish(channel, kind, v, revision, todoId)
+  redis.call('PUBLISH', channel, cjson.encode({type = kind, version = v, revision = revision, todoId = todoId}))
+end
+
+local function putTodo(todoId, json, bytes, token, channel, kind)
+  redis.call('HSET', KEYS[2], todoId, json)
+  redis.call('PERSIST', KEYS[1])
+  local v, revision = commit(token, bytes)
+  publish(channel, kind, v, revision, todoId)
+  return revision
+end
 `;
 
 // ARGV: createdAt, token, empty-list ttl seconds
-export const CREATE_LIST = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+export const CREATE_LIST = `${PRELUDE}
+if listExists() then return 0 end
 redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0, 'r', ARGV[2], 'bytes', 0, 'bv', 0)
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
@@ -61,8 +97,8 @@ return 1
 `;
 
 // ARGV: todoId, title, completed ('1'|'0'), order ('' = none), now, maxTodos, channel, token, maxBytes
-export const CREATE_TODO = `${LIST_BYTES}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+export const CREATE_TODO = `${PRELUDE}
+if not listExists() then return {-1} end
 local count = redis.call('HLEN', KEYS[2])
 if count >= tonumber(ARGV[6]) then return {-2} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') + 1
@@ -71,18 +107,13 @@ if ARGV[4] ~= '' then todo.order = tonumber(ARGV[4]) end
 local json = cjson.encode(todo)
 local bytes = listBytes() + #json
 if bytes > tonumber(ARGV[9]) then return {-4} end
-redis.call('HSET', KEYS[2], ARGV[1], json)
-redis.call('PERSIST', KEYS[1])
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'seq', seq, 'r', ARGV[8], 'bytes', bytes, 'bv', v)
-local revision = v .. '.' .. ARGV[8]
-redis.call('PUBLISH', ARGV[7], cjson.encode({type = 'todo.created', version = v, revision = revision, todoId = ARGV[1]}))
-return {revision, json}
+redis.call('HSET', KEYS[1], 'seq', seq)
+return {putTodo(ARGV[1], json, bytes, ARGV[8], ARGV[7], ${change('todo.created')}), json}
 `;
 
 // ARGV: todoId, patch JSON (only title/completed/order), now, channel, token, maxBytes, ifMatch
-export const UPDATE_TODO = `${LIST_BYTES}${MATCHES}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+export const UPDATE_TODO = `${PRELUDE}
+if not listExists() then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 -- If-Match on a todo that is gone: the condition is false (RFC 9110 13.1.1), 412 rather than 404.
 if not current then return {ARGV[7] == '' and -3 or -5} end
@@ -96,40 +127,30 @@ local json = cjson.encode(todo)
 local bytes = listBytes() - #current + #json
 -- A change that shrinks a todo is always let through, even in a list over a lowered budget.
 if #json > #current and bytes > tonumber(ARGV[6]) then return {-4} end
-redis.call('HSET', KEYS[2], ARGV[1], json)
-redis.call('PERSIST', KEYS[1])
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[5], 'bytes', bytes, 'bv', v)
-local revision = v .. '.' .. ARGV[5]
-redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'todo.updated', version = v, revision = revision, todoId = ARGV[1]}))
-return {revision, json}
+return {putTodo(ARGV[1], json, bytes, ARGV[5], ARGV[4], ${change('todo.updated')}), json}
 `;
 
 // ARGV: todoId, channel, token, ifMatch, empty-list ttl seconds
-export const DELETE_TODO = `${LIST_BYTES}${MATCHES}${SET_EXPIRY}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+export const DELETE_TODO = `${PRELUDE}
+if not listExists() then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if not current then return {ARGV[4] == '' and -3 or -5} end
 if not matches(ARGV[4], cjson.decode(current)) then return {-5} end
 local bytes = listBytes() - #current
 redis.call('HDEL', KEYS[2], ARGV[1])
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[3], 'bytes', bytes, 'bv', v)
+local v, revision = commit(ARGV[3], bytes)
 setExpiry(tonumber(ARGV[5]))
-local revision = v .. '.' .. ARGV[3]
-redis.call('PUBLISH', ARGV[2], cjson.encode({type = 'todo.deleted', version = v, revision = revision, todoId = ARGV[1]}))
+publish(ARGV[2], ${change('todo.deleted')}, v, revision, ARGV[1])
 return {revision}
 `;
 
 // ARGV: channel, token, empty-list ttl seconds
-export const CLEAR_TODOS = `${SET_EXPIRY}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+export const CLEAR_TODOS = `${PRELUDE}
+if not listExists() then return {-1} end
 redis.call('DEL', KEYS[2])
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'r', ARGV[2], 'bytes', 0, 'bv', v)
+local v, revision = commit(ARGV[2], 0)
 setExpiry(tonumber(ARGV[3]))
-local revision = v .. '.' .. ARGV[2]
-redis.call('PUBLISH', ARGV[1], cjson.encode({type = 'todos.cleared', version = v, revision = revision}))
+publish(ARGV[1], ${change('todos.cleared')}, v, revision)
 return {revision}
 `;
 

@@ -1,5 +1,5 @@
 /** One entity tag of an If-Match / If-None-Match list: its opaque value (no quotes) and weakness. */
-export interface EntityTag {
+interface EntityTag {
   weak: boolean;
   value: string;
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { Script } from '../store/script.ts';
+import { Script } from '../redis/script.ts';
 
 // Leases carry Redis's own clock (TIME), so that replicas with skewed clocks agree on expiry.
 const NOW_MS = `local t = redis.call('TIME')

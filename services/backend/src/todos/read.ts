@@ -1,3 +1,37 @@
+import type { TodoStore } from './store.ts';
+import { parseTodos, todoView } from './view.ts';
+
+/**
+ * The read path of a list (GET /todos): asks the store for the list's revision, and builds the
+ * body (the todos in the API's order and view, as JSON bytes) once per revision, kept in a cache.
+ */
+export class ListReader {
+  private readonly cache = new ListBodyCache();
+
+  constructor(private readonly store: TodoStore) {}
+
+  /**
+   * The list's current revision and its body. Redis says which revision is current, so the body
+   * is never stale, even when Redis went back in time (the revision's token differs then). After a
+   * write, several reads get the new revision's todos at once: the first builds the body, the
+   * others find it in the cache when their reply arrives.
+   */
+  async read(listId: string, listUrl: string): Promise<CachedBody> {
+    const cached = this.cache.get(listUrl);
+    const ticket = this.cache.ticket();
+    const { revision, rows } = await this.store.readTodos(listId, cached?.revision);
+    if (!rows) return { revision, body: cached?.body ?? EMPTY };
+    const now = this.cache.get(listUrl);
+    if (now?.revision === revision) return now;
+    // Kept as UTF-8 bytes, so a cached body is not encoded again for every response.
+    const body = Buffer.from(JSON.stringify(parseTodos(rows).map((todo) => todoView(todo, listUrl))));
+    this.cache.set(listUrl, revision, body, ticket);
+    return { revision, body };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
 /** A cached list body and the revision of the list it was built from. */
 export interface CachedBody {
   revision: string;

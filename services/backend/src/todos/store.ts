@@ -1,9 +1,8 @@
-import type { ChangeEvent } from '@tasktier/contract';
 import type { Redis } from 'ioredis';
 import { newToken } from '../lib/ids.ts';
-import { classifyRedisError } from './errors.ts';
+import { classifyRedisError } from '../redis/errors.ts';
+import { Script } from '../redis/script.ts';
 import * as lua from './lua.ts';
-import { Script } from './script.ts';
 
 /** A todo as stored: the API shape without `url`, plus `seq` (creation order within the list). */
 export interface StoredTodo {
@@ -82,34 +81,6 @@ const scripts = {
   readList: new Script('readList', lua.READ_LIST, 2),
 };
 
-/** Sorts as the API promises: by `order` (todos without one last), then creation. */
-function compareTodos(a: StoredTodo, b: StoredTodo): number {
-  const ao = a.order ?? Number.POSITIVE_INFINITY;
-  const bo = b.order ?? Number.POSITIVE_INFINITY;
-  if (ao !== bo) return ao < bo ? -1 : 1;
-  return a.seq - b.seq;
-}
-
-/** Stored todos (as readTodos returns them) in the API's order. */
-export function parseTodos(rows: readonly string[]): StoredTodo[] {
-  const todos = rows.map((row) => JSON.parse(row) as StoredTodo);
-  return todos.sort(compareTodos);
-}
-
-/**
- * A change event as the scripts publish it; undefined if it is not one (nothing else publishes on
- * the channel, but a bad message must not take the stream down).
- */
-export function parseChangeEvent(message: string): ChangeEvent | undefined {
-  try {
-    const event = JSON.parse(message) as Partial<ChangeEvent> | null;
-    if (typeof event?.revision !== 'string' || typeof event.version !== 'number') return undefined;
-    return event as ChangeEvent;
-  } catch {
-    return undefined;
-  }
-}
-
 // Our tokens are base64url; a tag with any other character cannot match, nor break the list below.
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
@@ -166,9 +137,8 @@ export class TodoStore {
 
   /**
    * The list's revision and, unless `knownRevision` is the current one (the caller's cached copy
-   * is then current and Redis sends no todos), its todos as stored: JSON, unsorted. `parseTodos`
-   * turns them into the API's order; it is left to the caller because a concurrent request may
-   * already have built the body for this revision.
+   * is then current and Redis sends no todos), its todos as stored: JSON, unsorted. The read path
+   * (read.ts) builds the API's body from them, once per revision.
    */
   async readTodos(listId: string, knownRevision?: string): Promise<{ revision: string; rows?: string[] }> {
     const reply = (await this.run(scripts.readTodos, listId, [knownRevision ?? ''])) as [string | number, ...string[]];

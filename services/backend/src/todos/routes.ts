@@ -2,13 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, NewTodo, Problem, Todo, TodoArray, TodoParams, TodoPatch } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import { Type } from 'typebox';
-import { ifMatchCondition, noneMatchHits } from '../lib/etags.ts';
 import { newTodoId } from '../lib/ids.ts';
-import { ListBodyCache } from '../lib/list-cache.ts';
-import { publicBase } from '../lib/urls.ts';
-import { parseTodos, type StoredTodo } from '../store/todo-store.ts';
-import type { RouteOptions } from './options.ts';
-import { todoView } from './todo-view.ts';
+import { publicBase, type RouteOptions } from '../lib/urls.ts';
+import { ifMatchCondition, noneMatchHits } from './etags.ts';
+import { ListReader } from './read.ts';
+import type { StoredTodo } from './store.ts';
+import { todoView } from './view.ts';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const BLANK = /^\s*$/;
@@ -26,7 +25,7 @@ const IfMatchHeaders = Type.Object({
 
 /** The Todo-Backend contract, scoped to one list. */
 const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProxy }) => {
-  const cache = new ListBodyCache();
+  const reader = new ListReader(app.store);
   const listUrl = (request: Parameters<typeof publicBase>[0], listId: string) =>
     `${publicBase(request, trustedProxy)}/api/lists/${listId}`;
 
@@ -42,26 +41,7 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     },
     async (request, reply) => {
       const { listId } = request.params;
-      const url = listUrl(request, listId);
-      const cached = cache.get(url);
-      const ticket = cache.ticket();
-      const { revision, rows } = await app.store.readTodos(listId, cached?.revision);
-      // The read path is the hot one: serve the body built for this revision if we have it, else
-      // build it once. Redis said which revision is current, so this is never stale, even when
-      // Redis went back in time (the revision's token differs then). After a write, several reads
-      // get the new revision's todos at once: the first builds the body, the others find it in
-      // the cache when their reply arrives.
-      let body = cached?.body ?? EMPTY;
-      if (rows) {
-        const now = cache.get(url);
-        if (now?.revision === revision) {
-          body = now.body;
-        } else {
-          // Kept as UTF-8 bytes, so a cached body is not encoded again for every response.
-          body = Buffer.from(JSON.stringify(parseTodos(rows).map((todo) => todoView(todo, url))));
-          cache.set(url, revision, body, ticket);
-        }
-      }
+      const { revision, body } = await reader.read(listId, listUrl(request, listId));
       const etag = `"${revision}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (noneMatchHits(request.headers['if-none-match'], revision)) {
@@ -181,8 +161,6 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
 function setTodoEtag(reply: { header(name: string, value: string): unknown }, todo: StoredTodo): void {
   if (todo.rev) reply.header('etag', `"${todo.rev}"`);
 }
-
-const EMPTY = Buffer.alloc(0);
 
 function blankTitle(reply: Parameters<typeof sendProblem>[0]) {
   return sendProblem(reply, 400, 'body/title must contain something other than spaces', 'validation');

@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
-import { watchConnection } from '../lib/connection-watchdog.ts';
-import { EventHub } from '../lib/event-hub.ts';
-import { TodoStore } from '../store/todo-store.ts';
+import { EventHub } from '../live/event-hub.ts';
+import { TodoStore } from '../todos/store.ts';
+import { watchConnection } from './watchdog.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { fallbackStore } from '../lib/fallback-store.ts';
+import { fallbackStore } from './fallback-store.ts';
 
 /** The per-client request budgets; each counts per client address per minute, in Redis. */
 export type LimitName = 'listCreates' | 'reads' | 'writes';
@@ -46,7 +46,7 @@ function limitOf(method: string, url: string): LimitName | undefined {
  * Keyed on `request.ip`: the address Fastify derived through the trusted proxies (TRUST_PROXY),
  * so a client cannot pick it. IPv6 clients count per /64, which one subscriber usually holds whole.
  * When Redis refuses the counters (full, or away), they are kept in this process meanwhile
- * (lib/fallback-store.ts): a limit never lifts itself.
+ * (fallback-store.ts): a limit never lifts itself.
  */
 export default fp(
   async (app, { redis, keyPrefix, perMinute, metricsPrefix }: RateLimitsOptions) => {

@@ -1,4 +1,4 @@
-// The two stores @fastify/rate-limit ships but does not export (lib/fallback-store.ts uses them).
+// The two stores @fastify/rate-limit ships but does not export (fallback-store.ts uses them).
 declare module '@fastify/rate-limit/store/LocalStore.js' {
   export default class LocalStore {
     constructor(continueExceeding: boolean, exponentialBackoff: boolean, cache?: number);

@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ListIdParams, Problem, type ReadyEvent } from '@tasktier/contract';
+import { ListIdParams, Problem, parseChangeEvent, type ReadyEvent } from '@tasktier/contract';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyReply } from 'fastify';
-import { SubscribeError } from '../lib/event-hub.ts';
-import type { StreamLeases } from '../lib/stream-leases.ts';
-import { parseChangeEvent } from '../store/todo-store.ts';
+import { SubscribeError } from './event-hub.ts';
+import type { StreamLeases } from './stream-leases.ts';
 
 export interface EventsOptions {
   heartbeatMs: number;
@@ -40,7 +39,7 @@ function refuse(reply: FastifyReply, status: 429 | 503, detail: string, slug: st
  * is busy would otherwise grow its buffer without bound. Far above what a reading client ever
  * holds (events are ~150 bytes); such a client is cut off and reconnects when it reads again.
  */
-export const MAX_UNSENT_BYTES = 256 * 1024;
+const MAX_UNSENT_BYTES = 256 * 1024;
 
 function send(stream: PassThrough, text: string): void {
   if (stream.writableLength > MAX_UNSENT_BYTES) stream.destroy();
