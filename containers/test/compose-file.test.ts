@@ -15,9 +15,9 @@ import {
   parseCli,
   runArguments,
   startOrder,
-} from '../compose-podman.ts';
+} from '../../no-registry/compose-podman.ts';
+import { labelRecipe } from '../../no-registry/standin-base-images.ts';
 import { dockerfileArgDefaults, dockerfilePath, projectVersion, repoRoot, services } from '../engine.ts';
-import { labelRecipe } from '../standin-base-images.ts';
 
 const composeFile = join(repoRoot, 'compose.yaml');
 const initSecrets = join(repoRoot, 'deploy/compose/init-secrets');

@@ -3,14 +3,14 @@
 // compose file with the `yaml` package and translates every setting the file uses; a setting it does
 // not know makes it fail instead of being silently dropped, so what runs is what the file says.
 //
-//   tsx containers/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
-//   tsx containers/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
-//   tsx containers/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
+//   tsx no-registry/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
+//   tsx no-registry/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
+//   tsx no-registry/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { type RunResult, repoRoot, run } from './engine.ts';
+import { type RunResult, repoRoot, run } from '../containers/engine.ts';
 
 export interface Healthcheck {
   test: string[];
@@ -445,7 +445,7 @@ export function readDotEnv(path: string): Record<string, string> {
   return env;
 }
 
-const HELP = `Usage: tsx containers/compose-podman.ts [--project NAME] [--file compose.yaml] <command>
+const HELP = `Usage: tsx no-registry/compose-podman.ts [--project NAME] [--file compose.yaml] <command>
 
 Runs the services of compose.yaml with plain podman (no compose implementation needed).
 Variables come from the environment and ./.env, as with compose.
