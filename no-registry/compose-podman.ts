@@ -1,7 +1,14 @@
-// Runs the services of compose.yaml with plain `podman run`, for machines where no compose
-// implementation is installed (podman-compose is not always available). It reads the committed
-// compose file with the `yaml` package and translates every setting the file uses; a setting it does
-// not know makes it fail instead of being silently dropped, so what runs is what the file says.
+// Runs the services of compose.yaml with plain `podman run`. It reads the committed compose file
+// with the `yaml` package and translates every setting the file uses; a setting it does not know
+// makes it fail instead of being silently dropped, so what runs is what the file says.
+//
+// Kept only for what no compose implementation here does. Debian 12's podman-compose 1.0.3
+// (containers/test/podman-compose.test.ts runs the stack with it) ignores pids_limit,
+// memswap_limit, the networks' ipam subnet (the backend's TRUST_PROXY names it),
+// stop_grace_period and profiles, and does not wait for depends_on's service_healthy. Healthchecks
+// here run only when asked (`podman healthcheck run`: podman's timers need systemd, which this
+// machine does not run), so this runner polls them itself. containers/test/stack.test.ts uses it
+// to prove those promises of compose.yaml; docker-compose 1.29 over podman's socket was not tried.
 //
 //   tsx no-registry/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
 //   tsx no-registry/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
