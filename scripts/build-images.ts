@@ -70,7 +70,7 @@ async function main(): Promise<void> {
 
   const probe = detectEngine(values.engine ?? process.env.CONTAINER_ENGINE);
   if (!probe.ok) {
-    throw new Error(`no working container engine (${probe.reasons.join('; ')}); see containers/setup-podman.sh`);
+    throw new Error(`no working container engine (${probe.reasons.join('; ')}); see no-registry/setup-podman.sh`);
   }
   const { engine } = probe;
   const version = projectVersion();

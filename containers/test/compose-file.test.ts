@@ -15,9 +15,9 @@ import {
   parseCli,
   runArguments,
   startOrder,
-} from '../compose-podman.ts';
+} from '../../no-registry/compose-podman.ts';
+import { labelRecipe } from '../../no-registry/standin-base-images.ts';
 import { dockerfileArgDefaults, dockerfilePath, projectVersion, repoRoot, services } from '../engine.ts';
-import { labelRecipe } from '../standin-base-images.ts';
 
 const composeFile = join(repoRoot, 'compose.yaml');
 const initSecrets = join(repoRoot, 'deploy/compose/init-secrets');
@@ -73,7 +73,16 @@ describe('compose.yaml', () => {
     // The healthcheck needs no secret: `probe` may only PING.
     expect(redis?.healthcheck?.test.join(' ')).toContain('redis-cli --user probe ping');
     expect(redis?.healthcheck?.test.join(' ')).not.toContain('PASSWORD');
-    const conf = readFileSync(join(repoRoot, 'deploy/compose/redis.conf'), 'utf8');
+    // Redis's settings are the Kubernetes files (their one source), where the ConfigMap mounts them.
+    expect(command).toContain('exec redis-server /etc/redis/redis.conf ');
+    expect(redis?.volumes).toEqual(
+      expect.arrayContaining([
+        './deploy/k8s/base/redis.conf:/etc/redis/redis.conf:ro',
+        './deploy/k8s/base/redis-durability.conf:/etc/redis/durability.conf:ro',
+        './deploy/k8s/base/redis-overrides.conf:/etc/redis/overrides.conf:ro',
+      ]),
+    );
+    const conf = readFileSync(join(repoRoot, 'deploy/k8s/base/redis.conf'), 'utf8');
     expect(conf).toMatch(/^appendonly yes$/m);
     expect(conf).not.toMatch(/^(requirepass|aclfile|user) /m);
   });
@@ -167,9 +176,12 @@ describe('compose.yaml', () => {
       if (!match) throw new Error(`not a size in megabytes: ${value}`);
       return Number(match[1]);
     };
-    const conf = settings('deploy/compose/redis.conf');
+    // compose mounts the Kubernetes base files: redis.conf and its overrides.
+    const conf = new Map([
+      ...settings('deploy/k8s/base/redis.conf'),
+      ...settings('deploy/k8s/base/redis-overrides.conf'),
+    ]);
     expect(conf.get('maxmemory-policy')).toBe('noeviction');
-    expect(conf.get('maxmemory-policy')).toBe(settings('deploy/k8s/base/redis.conf').get('maxmemory-policy'));
     // An AOF rewrite or RDB save forks: copy-on-write can need the dataset's size again.
     const maxmemory = megabytesOf(conf.get('maxmemory') ?? '0m');
     expect(maxmemory).toBeGreaterThan(0);
@@ -255,7 +267,7 @@ describe('compose translation for podman', () => {
     expect(args).toContain('--security-opt no-new-privileges:true');
     expect(args).toContain('--user 999:1000');
     expect(args).toContain('--network p_data --network-alias redis');
-    expect(args).toContain(`--volume ${repoRoot}deploy/compose/redis.conf:/usr/local/etc/redis/redis.conf:ro`);
+    expect(args).toContain(`--volume ${repoRoot}deploy/k8s/base/redis.conf:/etc/redis/redis.conf:ro`);
     expect(args).toContain('--volume p_redis-data:/data');
     expect(args).toContain(
       `--env-file ${join(secretsDir, 'backend.env')} --env-file ${join(secretsDir, 'backup.env')}`,

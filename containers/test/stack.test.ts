@@ -1,6 +1,6 @@
 // The container suite, for real: builds stand-in base images (nothing can be pulled here), builds the
 // real Dockerfiles unchanged with `npm run images` on podman, starts the stack with the settings of the
-// committed compose.yaml (containers/compose-podman.ts), and checks what the images must give: UI and API
+// committed compose.yaml (no-registry/compose-podman.ts), and checks what the images must give: UI and API
 // through the frontend's port on 127.0.0.1, todos stored in Redis, non-root UIDs, read-only root
 // filesystems, no capabilities, Redis unreachable from outside its network, and a frontend that keeps
 // serving while the backend restarts; Redis's ACL users (the default user refused, the backend's
@@ -9,7 +9,7 @@
 // removed in afterAll, pass or fail.
 //
 // Skipped with a printed reason when podman cannot be used (not root, not installed); with
-// TASKTIER_REQUIRE_ALL_SUITES=1 (CI) it installs podman via containers/setup-podman.sh and fails
+// TASKTIER_REQUIRE_ALL_SUITES=1 (CI) it installs podman via no-registry/setup-podman.sh and fails
 // instead of skipping.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,9 +20,17 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { getFreePort, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerName, down, healthy, loadCompose, type Project, runOnce, up } from '../compose-podman.ts';
+import {
+  containerName,
+  down,
+  healthy,
+  loadCompose,
+  type Project,
+  runOnce,
+  up,
+} from '../../no-registry/compose-podman.ts';
+import { buildStandins } from '../../no-registry/standin-base-images.ts';
 import { detectEngine, megabytes, projectVersion, repoRoot, run, type ServiceName, services } from '../engine.ts';
-import { buildStandins } from '../standin-base-images.ts';
 import { acquireHeavyLock } from './heavy-lock.ts';
 
 const log = (line: string): void => {
@@ -34,7 +42,7 @@ const required = process.env.TASKTIER_REQUIRE_ALL_SUITES === '1';
 function podmanUnusableReason(): string | undefined {
   if (process.platform !== 'linux') return `podman stack needs Linux, this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'needs root (rootful podman; stand-in images hold files owned by UID 999/65532)';
-  const setup = join(repoRoot, 'containers/setup-podman.sh');
+  const setup = join(repoRoot, 'no-registry/setup-podman.sh');
   // CI installs and configures podman; elsewhere only look.
   const result = spawnSync('bash', required ? [setup] : [setup, '--check'], { encoding: 'utf8' });
   if (required) process.stdout.write(result.stdout + result.stderr);
@@ -45,7 +53,7 @@ function podmanUnusableReason(): string | undefined {
 
 const unusable = podmanUnusableReason();
 if (unusable && !required) {
-  log(`SKIPPED the container stack suite: ${unusable}. Run containers/setup-podman.sh as root to enable it.`);
+  log(`SKIPPED the container stack suite: ${unusable}. Run no-registry/setup-podman.sh as root to enable it.`);
 }
 
 interface ContainerInspect {

@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { afterAll, describe, expect, test } from 'vitest';
+import { generatedPath, LEVELS, render, SOURCES } from '../../redis/durability-levels.ts';
 import { checkArchitecture } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
 import { connectionMatrix, flowName } from './lib/netpol.ts';
@@ -74,6 +76,28 @@ describe.each(TARGETS)('%s', (target) => {
     const wrong = checkArchitecture(objects, expectationsFor(target, []));
     expect(wrong.map(format1)).toContain('redis/config: appendfsync is always, expected everysec');
     expect(podTemplates(objects).flatMap(checkPodSecurity)).toEqual([]);
+  });
+});
+
+describe('one source of Redis settings: the files above', () => {
+  test.each(LEVELS)(
+    'deploy/redis/durability-%s.conf (npm start, test/durability) is what durability-levels.ts makes of them, byte for byte',
+    (level) => {
+      const committed = readFileSync(join(k8sDir, '../..', generatedPath(level)), 'utf8');
+      expect(committed, 'run: npx tsx deploy/redis/durability-levels.ts').toBe(render(level));
+    },
+  );
+
+  test("the generated files hold every setting of base/redis.conf but the server's place, and the level", () => {
+    const everysec = directives(render('everysec'));
+    const base = directives(readFileSync(join(k8sDir, '../..', SOURCES.settings), 'utf8'));
+    for (const line of base.filter((line) =>
+      /^(appendonly|appenddirname|aof-use|save|maxmemory-policy|repl-)/.test(line),
+    ))
+      expect(everysec).toContain(line);
+    expect(everysec.filter((line) => /^(dir|include|bind|port) /.test(line))).toEqual([]);
+    expect(everysec.at(-1)).toBe('appendfsync everysec');
+    expect(directives(render('always')).at(-1)).toBe('appendfsync always');
   });
 });
 

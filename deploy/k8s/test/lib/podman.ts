@@ -69,7 +69,7 @@ export async function buildMissingImages(images: readonly string[]): Promise<voi
   if (missing.length === 0) return;
   process.stdout.write(`[k8s/podman] building ${missing.join(', ')} (stand-in bases, then npm run images)\n`);
   const root = new URL('../../../../', import.meta.url).pathname;
-  for (const script of [['containers/standin-base-images.ts'], ['scripts/build-images.ts', '--quiet']]) {
+  for (const script of [['no-registry/standin-base-images.ts'], ['scripts/build-images.ts', '--quiet']]) {
     const result = await new Promise<number | null>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', ...script], { cwd: root, stdio: 'inherit' });
       child.once('exit', resolve);
@@ -82,7 +82,7 @@ export async function buildMissingImages(images: readonly string[]): Promise<voi
 export async function podmanUnavailable(images: readonly string[]): Promise<string | undefined> {
   const info = await run('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}']);
   if (info.code === 127 && /ENOENT/.test(info.stderr))
-    return 'podman is not installed (containers/setup-podman.sh installs it)';
+    return 'podman is not installed (no-registry/setup-podman.sh installs it)';
   if (info.code !== 0) return `podman does not work here: ${info.stderr.trim().split('\n')[0]}`;
   const missing: string[] = [];
   for (const image of images) {

