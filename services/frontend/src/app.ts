@@ -2,11 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { createService, type ServiceLogger } from '@tasktier/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
-import apiProxy from './plugins/api-proxy.ts';
-import eventsProxy from './plugins/events-proxy.ts';
-import metrics from './plugins/metrics.ts';
 import securityHeaders from './plugins/security-headers.ts';
-import staticFiles from './plugins/static.ts';
+import { proxyMetrics } from './proxy/metrics.ts';
+import proxyRoutes from './proxy/routes.ts';
+import staticFiles from './routes/static.ts';
 
 export const SERVICE_NAME = 'frontend';
 
@@ -29,15 +28,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
   return createService(service, async (app) => {
     await app.register(securityHeaders);
-    await app.register(metrics, { prefix: 'tasktier_frontend' });
-    const upstream = {
+    await app.register(proxyRoutes, {
       backendUrl: config.BACKEND_URL,
       timeoutMs: config.UPSTREAM_TIMEOUT_MS,
       connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
       connections: config.UPSTREAM_CONNECTIONS,
-    };
-    await app.register(apiProxy, upstream);
-    await app.register(eventsProxy, { ...upstream, eventStreams: config.MAX_EVENT_STREAMS });
+      eventStreams: config.MAX_EVENT_STREAMS,
+      metrics: proxyMetrics(app.metricsRegistry, 'tasktier_frontend'),
+    });
     await app.register(staticFiles, { root: publicDir });
   });
 }

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { waitFor } from '@tasktier/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyUpstreamError } from '../src/lib/upstream.ts';
+import { classifyUpstreamError } from '../src/proxy/failures.ts';
 import {
   buildTestApp,
   json,
