@@ -1,17 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { COMMON_ANY_STRING, COMMON_BAD_VALUES } from '@tasktier/testkit';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../src/config.ts';
 import { backendScript } from './helpers.ts';
 
 /** A value each variable refuses; the variables that take any string have none. */
 const BAD_VALUES: Record<string, string> = {
-  PORT: 'http',
-  METRICS_PORT: '70000',
-  HOST: '',
-  LOG_LEVEL: 'loud',
-  TRUST_PROXY: 'loopback, not-an-address',
-  DRAIN_DELAY_MS: '-1',
-  SHUTDOWN_TIMEOUT_MS: '5',
+  ...COMMON_BAD_VALUES,
   REDIS_URL: 'http://127.0.0.1:6379',
   REDIS_KEY_PREFIX: 'tt key',
   REDIS_COMMAND_TIMEOUT_MS: '10',
@@ -26,7 +21,7 @@ const BAD_VALUES: Record<string, string> = {
   EVENT_STREAMS_PER_CLIENT: '0',
   MAX_EVENT_STREAMS: '0',
 };
-const ANY_STRING = ['APP_VERSION', 'APP_REVISION', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'CORS_ORIGINS'];
+const ANY_STRING = [...COMMON_ANY_STRING, 'REDIS_USERNAME', 'REDIS_PASSWORD', 'CORS_ORIGINS'];
 
 describe('dist/server.js', () => {
   it('has a bad value in this test for every variable that does not take any string', () => {

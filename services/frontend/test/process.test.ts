@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { getFreePort, startService, waitFor } from '@tasktier/testkit';
+import { COMMON_ANY_STRING, COMMON_BAD_VALUES, getFreePort, startService, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../src/config.ts';
 import { startUpstream, type Upstream } from './helpers.ts';
@@ -12,13 +12,7 @@ const script = fileURLToPath(new URL('../dist/server.js', import.meta.url));
 
 /** A value each variable refuses; the variables that take any string have none. */
 const BAD_VALUES: Record<string, string> = {
-  PORT: 'http',
-  METRICS_PORT: '70000',
-  HOST: '',
-  LOG_LEVEL: 'loud',
-  TRUST_PROXY: 'loopback, not-an-address',
-  DRAIN_DELAY_MS: '-1',
-  SHUTDOWN_TIMEOUT_MS: '5',
+  ...COMMON_BAD_VALUES,
   BACKEND_URL: 'backend:5000',
   UPSTREAM_TIMEOUT_MS: '5',
   UPSTREAM_CONNECT_TIMEOUT_MS: 'soon',
@@ -26,7 +20,7 @@ const BAD_VALUES: Record<string, string> = {
   MAX_EVENT_STREAMS: '1.5',
   PUBLIC_DIR: '',
 };
-const ANY_STRING = ['APP_VERSION', 'APP_REVISION'];
+const ANY_STRING = COMMON_ANY_STRING;
 
 let upstream: Upstream;
 beforeAll(async () => {
