@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import { createService, type ServiceLogger, type ServiceOptions, trustedProxies } from '@tasktier/service-kit';
 import type { Config } from './config.ts';
 import { StreamLeases } from './lib/stream-leases.ts';
-import metrics from './plugins/metrics.ts';
+import { backendMetrics } from './metrics.ts';
 import rateLimits from './plugins/rate-limits.ts';
 import redis from './plugins/redis.ts';
 import { apiProblems } from './problems.ts';
@@ -61,7 +61,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}) {
         tags: [{ name: 'lists' }, { name: 'todos' }, { name: 'events' }, { name: 'health' }],
       },
     });
-    await app.register(metrics, { prefix: 'tasktier_backend' });
+    // Read by the Redis plugin and the events route.
+    app.decorate('metrics', backendMetrics(app.metricsRegistry, 'tasktier_backend'));
     await app.register(cors, {
       origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
       methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
