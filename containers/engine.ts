@@ -130,7 +130,23 @@ export function dockerfileArgDefaults(dockerfile: string): Map<string, string> {
 export const services = ['backend', 'frontend'] as const;
 export type ServiceName = (typeof services)[number];
 
-export const dockerfilePath = (service: ServiceName): string => join(repoRoot, 'services', service, 'Dockerfile');
+/** The one Dockerfile of both services: the build arguments of `imageBuildArgs` pick the service. */
+export const dockerfilePath = join(repoRoot, 'services', 'Dockerfile');
+
+/** The port each service listens on in its image (its PORT default). */
+export const servicePorts: Record<ServiceName, number> = { backend: 5000, frontend: 8080 };
+
+/** The build arguments that make services/Dockerfile the image of `service`. */
+export function imageBuildArgs(service: ServiceName): string[] {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'services', service, 'package.json'), 'utf8')) as {
+    description?: string;
+  };
+  return [
+    `SERVICE=${service}`,
+    `PORT=${servicePorts[service]}`,
+    ...(pkg.description ? [`DESCRIPTION=${pkg.description}`] : []),
+  ];
+}
 
 /** Image repository of a service, without tag, as compose.yaml and `npm run images` name it. */
 export const imageRepository = (service: ServiceName): string => `tasktier/${service}`;

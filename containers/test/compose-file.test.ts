@@ -17,7 +17,14 @@ import {
   startOrder,
 } from '../../no-registry/compose-podman.ts';
 import { labelRecipe } from '../../no-registry/standin-base-images.ts';
-import { dockerfileArgDefaults, dockerfilePath, projectVersion, repoRoot, services } from '../engine.ts';
+import {
+  dockerfileArgDefaults,
+  dockerfilePath,
+  imageBuildArgs,
+  projectVersion,
+  repoRoot,
+  services,
+} from '../engine.ts';
 
 const composeFile = join(repoRoot, 'compose.yaml');
 const initSecrets = join(repoRoot, 'deploy/compose/init-secrets');
@@ -217,23 +224,31 @@ describe('compose.yaml', () => {
 });
 
 describe('Dockerfiles', () => {
-  it.each(services)('%s: multi-stage, pinned base images via build args, non-root, labelled', (service) => {
-    const text = readFileSync(dockerfilePath(service), 'utf8');
-    const args = dockerfileArgDefaults(dockerfilePath(service));
+  it('one template for both services: multi-stage, pinned base images via build args, non-root, labelled', () => {
+    const text = readFileSync(dockerfilePath, 'utf8');
+    const args = dockerfileArgDefaults(dockerfilePath);
     expect(args.get('BUILD_IMAGE')).toMatch(/^docker\.io\/library\/node:20\.\d+\.\d+-bookworm$/);
     expect(args.get('RUNTIME_IMAGE')).toMatch(/nodejs24/);
     expect(text).toMatch(/^FROM \$\{BUILD_IMAGE\} AS build$/m);
     expect(text).toMatch(/^FROM \$\{RUNTIME_IMAGE\}$/m);
     expect(text).toMatch(/npm ci/);
-    expect(text).toContain(`npm run build -w @tasktier/${service}`);
+    expect(text).toContain('npm run build -w "@tasktier/$SERVICE"');
     expect(text).toMatch(/^USER 1000:1000$/m);
     expect(text).toMatch(/NODE_ENV=production/);
-    expect(text).toMatch(new RegExp(`^EXPOSE ${service === 'backend' ? 5000 : 8080}$`, 'm'));
+    expect(text).toMatch(/^EXPOSE \$\{PORT\}$/m);
     for (const label of ['source', 'version', 'revision']) expect(text).toContain(`org.opencontainers.image.${label}=`);
     // The runtime stage copies build output only, never node_modules.
     // biome-ignore lint/suspicious/noTemplateCurlyInString: compose and Dockerfile syntax, not a template
     const runtime = text.slice(text.indexOf('FROM ${RUNTIME_IMAGE}'));
     expect(runtime).not.toMatch(/node_modules/);
+  });
+
+  it.each(services)('%s: npm run images and compose.yaml build it with the same arguments', (service) => {
+    const build = compose.services[service]?.build as { dockerfile?: string; args?: Record<string, string> };
+    expect(build.dockerfile).toBe('services/Dockerfile');
+    const fromScript = Object.fromEntries(imageBuildArgs(service).map((arg) => arg.split(/=(.*)/s).slice(0, 2)));
+    expect(build.args).toEqual({ SERVICE: fromScript.SERVICE, PORT: fromScript.PORT });
+    expect(fromScript.PORT).toBe(service === 'backend' ? '5000' : '8080');
   });
 
   it('.dockerignore keeps node_modules, local data, test output and secrets out of the context', () => {

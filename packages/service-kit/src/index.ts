@@ -1,12 +1,7 @@
 export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig } from './config.ts';
-export { default as health, type HealthOptions } from './health.ts';
-export { default as httpMetrics, type HttpMetricsOptions } from './http-metrics.ts';
-export { runService } from './lifecycle.ts';
-export { listTag } from './list-tag.ts';
-export { logSerializers } from './log-serializers.ts';
-export { listenMetrics, metricsListener } from './metrics-listener.ts';
 export { sendProblem } from './problem.ts';
-export { acceptedRequestId } from './request-id.ts';
-export { default as requestLog } from './request-log.ts';
+export type { ErrorMapping } from './problems.ts';
+export { randomId, requestIdFrom } from './request-id.ts';
+export { createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
 export { closeWithin } from './shutdown.ts';
 export { type TrustedProxies, trustedProxies } from './trust-proxy.ts';

@@ -1,16 +1,12 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { health, httpMetrics, logSerializers, requestLog, sendProblem, trustedProxies } from '@tasktier/service-kit';
-import Fastify, { type FastifyServerOptions, LogController } from 'fastify';
+import { createService, type ServiceLogger, type ServiceOptions, trustedProxies } from '@tasktier/service-kit';
 import type { Config } from './config.ts';
-import { requestIdFrom } from './lib/ids.ts';
 import rateLimits from './limits/rate-limits.ts';
 import events from './live/events-route.ts';
 import { StreamLeases } from './live/stream-leases.ts';
-import metrics from './plugins/metrics.ts';
-import problems from './plugins/problems.ts';
+import { backendMetrics } from './metrics.ts';
+import { apiProblems } from './problems.ts';
 import redis from './redis/plugin.ts';
 import lists from './todos/list-routes.ts';
 import todos from './todos/routes.ts';
@@ -19,7 +15,7 @@ export const SERVICE_NAME = 'tasktier-backend';
 export const VERSION = process.env.BUNDLED_VERSION ?? '0.0.0-dev';
 
 export interface BuildOptions {
-  logger?: FastifyServerOptions['logger'];
+  logger?: ServiceLogger;
 }
 
 function splitList(value: string): string[] {
@@ -32,122 +28,98 @@ function splitList(value: string): string[] {
 /** Builds the backend without listening, so tests can drive it with app.inject(). */
 export async function buildApp(config: Config, options: BuildOptions = {}) {
   const proxies = trustedProxies(config.TRUST_PROXY);
-
-  const app = Fastify({
-    logger:
-      options.logger === false
-        ? false
-        : {
-            level: config.LOG_LEVEL,
-            redact: ['req.headers.authorization'],
-            ...(typeof options.logger === 'object' ? options.logger : {}),
-            serializers: logSerializers,
-          },
-    // Fastify's own two lines per request are replaced by one line (plugins/request-log.ts).
-    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
-    trustProxy: proxies.fastify,
-    bodyLimit: BODY_LIMIT_BYTES,
+  const service: ServiceOptions = {
+    name: SERVICE_NAME,
+    metricsPrefix: 'tasktier_backend',
+    config,
+    logger: options.logger,
     // Strict types: "true" is not a boolean and 5 is not a title.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
-    // Explicit timeouts: keep-alive longer than the proxies' idle timeout (nginx: 60 s) so the
-    // proxy, not us, closes idle connections and never reuses one we just closed.
-    keepAliveTimeout: 72_000,
-    requestTimeout: 30_000,
-    connectionTimeout: 0,
-    // A malformed URL (bad percent-encoding) or content type, rejected before routing: problem+json too.
-    frameworkErrors: (error, _request, reply) => sendProblem(reply, error.statusCode ?? 400, error.message),
-  }).withTypeProvider<TypeBoxTypeProvider>();
+    fastify: { ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } } },
+    mapError: apiProblems,
+    dependency: { name: 'redis', ready: () => app.redisAnswers() },
+  };
+  const app = await createService(service, async (app) => {
+    // A POST with Content-Type: application/json and no body (some clients do this for POST
+    // /api/lists) is "no body", not a parse error; schemas still require bodies where needed.
+    // JSON only: anything else (text/plain included, which Fastify parses by default) is a 415.
+    app.removeContentTypeParser('text/plain');
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text === '') return done(null, undefined);
+      return parseJson(request, text, done);
+    });
 
-  // A POST with Content-Type: application/json and no body (some clients do this for POST
-  // /api/lists) is "no body", not a parse error; schemas still require bodies where needed.
-  // JSON only: anything else (text/plain included, which Fastify parses by default) is a 415.
-  app.removeContentTypeParser('text/plain');
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text === '') return done(null, undefined);
-    return parseJson(request, text, done);
-  });
-
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'tasktier API',
-        version: VERSION,
-        description: 'Collaborative to-do lists. Todo-Backend contract at /api/lists/{listId}/todos.',
-      },
-      tags: [{ name: 'lists' }, { name: 'todos' }, { name: 'events' }, { name: 'health' }],
-    },
-  });
-  await app.register(problems);
-  await app.register(requestLog);
-  const build = { version: config.APP_VERSION ?? VERSION, revision: config.APP_REVISION ?? 'unknown' };
-  await app.register(httpMetrics, { prefix: 'tasktier_backend', build });
-  await app.register(metrics, { prefix: 'tasktier_backend' });
-  await app.register(cors, {
-    origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
-    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'X-Request-Id', 'If-None-Match', 'If-Match'],
-    exposedHeaders: ['Location', 'X-Request-Id', 'ETag'],
-    credentials: false,
-    maxAge: 600,
-  });
-  await app.register(redis, { config });
-  if (config.RATE_LIMITS === 'on') {
-    await app.register(rateLimits, {
-      redis: app.redis,
-      keyPrefix: config.REDIS_KEY_PREFIX,
-      metricsPrefix: 'tasktier_backend',
-      perMinute: {
-        listCreates: config.LIST_CREATES_PER_MINUTE,
-        reads: config.READS_PER_MINUTE,
-        writes: config.WRITES_PER_MINUTE,
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'tasktier API',
+          version: VERSION,
+          description: 'Collaborative to-do lists. Todo-Backend contract at /api/lists/{listId}/todos.',
+        },
+        tags: [{ name: 'lists' }, { name: 'todos' }, { name: 'events' }, { name: 'health' }],
       },
     });
-  }
-  // A proxy in front that TRUST_PROXY does not name: every client behind it counts as the proxy,
-  // so all of them share one rate-limit budget. Said once, loudly, rather than found in production.
-  let untrustedForwardSeen = false;
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (!untrustedForwardSeen && request.headers['x-forwarded-for'] !== undefined) {
-      const peer = request.socket.remoteAddress ?? '';
-      if (!proxies.trusts(peer)) {
-        untrustedForwardSeen = true;
-        app.log.warn(
-          { peer },
-          'X-Forwarded-For from a peer TRUST_PROXY does not name: not believed, so every client behind that peer shares its address (and its rate limits); name your proxies in TRUST_PROXY',
-        );
-      }
+    // Read by the Redis plugin and the events route.
+    app.decorate('metrics', backendMetrics(app.metricsRegistry, 'tasktier_backend'));
+    await app.register(cors, {
+      origin: config.CORS_ORIGINS === '*' ? '*' : splitList(config.CORS_ORIGINS),
+      methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Content-Type', 'X-Request-Id', 'If-None-Match', 'If-Match'],
+      exposedHeaders: ['Location', 'X-Request-Id', 'ETag'],
+      credentials: false,
+      maxAge: 600,
+    });
+    await app.register(redis, { config });
+    if (config.RATE_LIMITS === 'on') {
+      await app.register(rateLimits, {
+        redis: app.redis,
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        metricsPrefix: 'tasktier_backend',
+        perMinute: {
+          listCreates: config.LIST_CREATES_PER_MINUTE,
+          reads: config.READS_PER_MINUTE,
+          writes: config.WRITES_PER_MINUTE,
+        },
+      });
     }
-    done();
-  });
-  await app.register(health, {
-    service: SERVICE_NAME,
-    version: build.version,
-    dependencyReady: () => app.redisAnswers(),
-    dependencyName: 'redis',
-  });
-  await app.register(lists, { trustedProxy: proxies.trusts });
-  await app.register(todos, { trustedProxy: proxies.trusts });
-  await app.register(events, {
-    heartbeatMs: config.SSE_HEARTBEAT_MS,
-    maxStreams: config.MAX_EVENT_STREAMS,
-    subscribeTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-    // A lease outlives a few missed heartbeats: a stream counts until its replica stops renewing.
-    leases:
-      config.RATE_LIMITS === 'on'
-        ? new StreamLeases(
-            app.redis,
-            config.REDIS_KEY_PREFIX,
-            config.EVENT_STREAMS_PER_CLIENT,
-            Math.max(3 * config.SSE_HEARTBEAT_MS, 10_000),
-          )
-        : undefined,
-  });
+    // A proxy in front that TRUST_PROXY does not name: every client behind it counts as the proxy,
+    // so all of them share one rate-limit budget. Said once, loudly, rather than found in production.
+    let untrustedForwardSeen = false;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!untrustedForwardSeen && request.headers['x-forwarded-for'] !== undefined) {
+        const peer = request.socket.remoteAddress ?? '';
+        if (!proxies.trusts(peer)) {
+          untrustedForwardSeen = true;
+          app.log.warn(
+            { peer },
+            'X-Forwarded-For from a peer TRUST_PROXY does not name: not believed, so every client behind that peer shares its address (and its rate limits); name your proxies in TRUST_PROXY',
+          );
+        }
+      }
+      done();
+    });
+    await app.register(lists, { trustedProxy: proxies.trusts });
+    await app.register(todos, { trustedProxy: proxies.trusts });
+    await app.register(events, {
+      heartbeatMs: config.SSE_HEARTBEAT_MS,
+      maxStreams: config.MAX_EVENT_STREAMS,
+      subscribeTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+      // A lease outlives a few missed heartbeats: a stream counts until its replica stops renewing.
+      leases:
+        config.RATE_LIMITS === 'on'
+          ? new StreamLeases(
+              app.redis,
+              config.REDIS_KEY_PREFIX,
+              config.EVENT_STREAMS_PER_CLIENT,
+              Math.max(3 * config.SSE_HEARTBEAT_MS, 10_000),
+            )
+          : undefined,
+    });
 
-  app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+    app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  });
   return app;
 }
 

@@ -1,10 +1,11 @@
+import { requestIdFrom } from '@tasktier/service-kit';
 import { describe, expect, it } from 'vitest';
-import { newTodoId, requestIdFrom } from '../src/lib/ids.ts';
+import { newTodoId } from '../src/lib/ids.ts';
 
 describe('ids from the random pool', () => {
   it('are well-formed and never repeat, also across pool refills', () => {
     const seen = new Set<string>();
-    // The pool holds 1,024 ids of 12 bytes: 5,000 draws refill it several times.
+    // Both draw from service-kit's pool, which holds 1,024 ids of 12 bytes: 5,000 draws refill it several times.
     for (let i = 0; i < 5000; i++) {
       const todoId = newTodoId();
       const requestId = requestIdFrom(undefined);

@@ -2,12 +2,25 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { getFreePort, startService, waitFor } from '@tasktier/testkit';
+import { COMMON_ANY_STRING, COMMON_BAD_VALUES, getFreePort, startService, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../src/config.ts';
 import { startUpstream, type Upstream } from './helpers.ts';
 
 /** The production bundle, as `npm start` and the image run it. Built by `npm test` before the suites. */
 const script = fileURLToPath(new URL('../dist/server.js', import.meta.url));
+
+/** A value each variable refuses; the variables that take any string have none. */
+const BAD_VALUES: Record<string, string> = {
+  ...COMMON_BAD_VALUES,
+  BACKEND_URL: 'backend:5000',
+  UPSTREAM_TIMEOUT_MS: '5',
+  UPSTREAM_CONNECT_TIMEOUT_MS: 'soon',
+  UPSTREAM_CONNECTIONS: '0',
+  MAX_EVENT_STREAMS: '1.5',
+  PUBLIC_DIR: '',
+};
+const ANY_STRING = COMMON_ANY_STRING;
 
 let upstream: Upstream;
 beforeAll(async () => {
@@ -28,9 +41,19 @@ afterAll(async () => {
 });
 
 describe('dist/server.js', () => {
-  it.each([
-    [{ PORT: 'http' }, /^frontend: invalid configuration: .*PORT/],
-    [{ BACKEND_URL: 'backend:5000' }, /^frontend: invalid configuration: .*BACKEND_URL/],
+  it('has a bad value in this test for every variable that does not take any string', () => {
+    expect(Object.keys(ConfigSchema.properties).sort()).toEqual([...Object.keys(BAD_VALUES), ...ANY_STRING].sort());
+  });
+
+  it.each<[Record<string, string>, RegExp]>([
+    ...Object.entries(BAD_VALUES).map(([name, value]): [Record<string, string>, RegExp] => [
+      { [name]: value },
+      new RegExp(`^frontend: invalid configuration: ${name}\\b`),
+    ]),
+    [
+      { BACKEND_URL: 'http://backend:5000/api' },
+      /^frontend: invalid configuration: BACKEND_URL must be an origin only/,
+    ],
     [{ PUBLIC_DIR: '/nonexistent' }, /^frontend: the UI build is missing/],
   ])('refuses %o with one line on stderr and exit code 1', (env, message) => {
     const result = spawnSync(process.execPath, [script], {

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { waitFor } from '@tasktier/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyUpstreamError } from '../src/lib/upstream.ts';
+import { classifyUpstreamError } from '../src/proxy/failures.ts';
 import {
   buildTestApp,
   json,
@@ -156,7 +156,7 @@ describe('proxying /api/* to the backend', () => {
     const { base } = await frontendFor(upstream);
     const response = await fetch(`${base}/api/lists/${LIST}`);
     const id = response.headers.get('x-request-id');
-    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(upstream.requests[0]?.headers['x-request-id']).toBe(id);
   });
 

@@ -4,7 +4,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { configWith } from '../src/config.ts';
-import { IMMUTABLE, pickEncoding } from '../src/plugins/static.ts';
+import { IMMUTABLE, pickEncoding } from '../src/routes/static.ts';
 import { buildTestApp, HASHED_CSS, HASHED_JS, INDEX_HTML, JS_BODY, makePublicDir, type TestApp } from './helpers.ts';
 
 let publicDir: ReturnType<typeof makePublicDir>;

@@ -102,5 +102,5 @@ export default fp(
       await Promise.allSettled([redis.quit(), subscriber.quit()]);
     });
   },
-  { name: 'redis', dependencies: ['metrics'] },
+  { name: 'redis', decorators: { fastify: ['metrics'] } },
 );

@@ -3,20 +3,14 @@ import { Readable } from 'node:stream';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher, Pool } from 'undici';
-import {
-  classifyUpstreamError,
-  copyResponseHeaders,
-  rootCode,
-  sendInvalidUpstreamResponse,
-  sendUpstreamProblem,
-  upstreamRequestHeaders,
-} from './upstream.ts';
+import { classifyUpstreamError, rootCode, type UpstreamFailures } from './failures.ts';
+import { copyResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 /**
  * Forwards one request to the backend straight on undici's dispatcher and answers the Fastify
  * reply with the backend's response: no per-request stream objects for the common case.
  * Responses of known length up to BUFFER_LIMIT are collected and sent in one write; larger or
- * unknown-length bodies, and event streams, are streamed with backpressure (a client that stops
+ * unknown-length bodies, and live responses (options.live), are streamed with backpressure (a client that stops
  * reading for longer than the upstream timeout is cut off, so it cannot hold a backend connection).
  * Request bodies are always streamed. A client that goes away aborts its upstream request, at
  * whatever stage it is (queued for a connection, waiting for the answer, streaming).
@@ -31,11 +25,16 @@ const BUFFER_LIMIT = 64 * 1024;
 export interface ForwardOptions {
   /** How long a streamed response may wait for a client that stopped reading (UPSTREAM_TIMEOUT_MS). */
   stallTimeoutMs: number;
+  /** Answers the client when the backend fails, and counts it. */
+  failures: UpstreamFailures;
   /**
-   * Set for the live-sync route: a 200 `text/event-stream` response is streamed as it arrives,
-   * never buffered, and handed over here with a function that ends it cleanly (on shutdown).
+   * Responses that `accepts` are live (the event streams): streamed as they arrive, never
+   * buffered, and handed to `opened` before they are sent, with a function that ends one cleanly.
    */
-  onEventStream?: (stream: Readable, end: () => void) => void;
+  live?: {
+    accepts(statusCode: number, headers: IncomingHttpHeaders): boolean;
+    opened(stream: Readable, end: () => void, reply: FastifyReply): void;
+  };
 }
 
 /**
@@ -47,11 +46,6 @@ function retryable(method: string, attempt: number, error: Error): boolean {
   if (attempt > 0 || (method !== 'GET' && method !== 'HEAD')) return false;
   const code = rootCode(error);
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
-}
-
-function isEventStream(statusCode: number, headers: IncomingHttpHeaders): boolean {
-  const type = headers['content-type'];
-  return statusCode === 200 && typeof type === 'string' && type.startsWith('text/event-stream');
 }
 
 /** One proxied request's response, from undici's callbacks to the Fastify reply. */
@@ -98,9 +92,9 @@ class ProxiedResponse implements Dispatcher.DispatchHandler {
       reply.send();
       return;
     }
-    const eventStream = this.options.onEventStream !== undefined && isEventStream(statusCode, headers);
+    const live = this.options.live?.accepts(statusCode, headers) === true;
     const length = Number(headers['content-length']);
-    if (!eventStream && Number.isFinite(length) && length <= BUFFER_LIMIT) return;
+    if (!live && Number.isFinite(length) && length <= BUFFER_LIMIT) return;
 
     const stream = new Readable({
       read: () => {
@@ -118,15 +112,14 @@ class ProxiedResponse implements Dispatcher.DispatchHandler {
       },
     });
     this.stream = stream;
-    if (eventStream) {
-      // Through any proxy in front unbuffered, and never transformed (compressed) on the way.
-      reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache, no-transform');
-      this.options.onEventStream?.(stream, () => {
+    if (live) {
+      const end = () => {
         if (this.finished) return;
         this.finished = true;
         stream.push(null); // a clean end of the chunked body: browsers reconnect, elsewhere
-        controller.abort(new Error('event stream ended by the frontend'));
-      });
+        controller.abort(new Error('live response ended by the frontend'));
+      };
+      this.options.live?.opened(stream, end, reply);
     }
     reply.send(stream);
   }
@@ -177,9 +170,9 @@ class ProxiedResponse implements Dispatcher.DispatchHandler {
     // The backend's headers must not describe our problem response.
     for (const name of this.copiedHeaders) this.reply.removeHeader(name);
     if (!this.started || classifyUpstreamError(error).kind === 'timeout') {
-      sendUpstreamProblem(this.reply, error);
+      this.options.failures.unanswered(this.reply, error);
     } else {
-      sendInvalidUpstreamResponse(this.reply, rootCode(error));
+      this.options.failures.invalidResponse(this.reply, rootCode(error));
     }
   }
 }
