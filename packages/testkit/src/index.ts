@@ -12,7 +12,6 @@ export {
 export { findOnPath, repoRoot, serviceScript, serviceScriptPath, type Tier } from './paths.ts';
 export { getFreePort, portInUse } from './ports.ts';
 export {
-  httpStatus,
   killAll,
   type Output,
   type Proc,

@@ -63,8 +63,8 @@ export interface Proc {
   readonly logFile?: string;
   /** Milliseconds from spawn until it was ready (set by startProcess). */
   readyMs?: number;
-  /** What it wrote to stdout and stderr so far (the newest keepChars of it). */
-  output(): string;
+  /** What it wrote to stdout and stderr so far, or to one of them (the newest keepChars of it). */
+  output(from?: 'all' | 'stdout' | 'stderr'): string;
   /** Resolves to the exit code (null when a signal ended it). */
   readonly exited: Promise<number | null>;
   running(): boolean;
@@ -107,36 +107,39 @@ export function spawnProcess(options: ProcessOptions): Proc {
   });
   if (fd !== undefined) closeSync(fd);
 
-  let kept = '';
-  const keep = (text: string) => {
-    kept += text;
-    if (options.keepChars !== undefined && kept.length > options.keepChars) kept = kept.slice(-options.keepChars);
+  // Both streams as they came, and each on its own.
+  const kept = { all: '', stdout: '', stderr: '' };
+  const keep = (text: string, from: 'stdout' | 'stderr') => {
+    for (const key of ['all', from] as const) {
+      kept[key] += text;
+      if (options.keepChars !== undefined && kept[key].length > options.keepChars)
+        kept[key] = kept[key].slice(-options.keepChars);
+    }
   };
   if (output === 'prefix') {
     const color = process.stdout.isTTY ? (COLORS[(options.color ?? 0) % COLORS.length] ?? '') : '';
     const prefix = `${color}${options.name.padEnd(8)}|${color ? '\x1b[0m' : ''} `;
-    for (const stream of [child.stdout, child.stderr]) {
-      stream?.setEncoding('utf8');
-      createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
-        keep(`${line}\n`);
+    for (const from of ['stdout', 'stderr'] as const) {
+      createInterface({ input: child[from] as NodeJS.ReadableStream }).on('line', (line) => {
+        keep(`${line}\n`, from);
         process.stdout.write(`${prefix}${line}\n`);
       });
     }
   } else if (file === undefined) {
     const sink = typeof output === 'object' && 'stream' in output ? output.stream : undefined;
-    const collect = (chunk: Buffer) => {
-      keep(chunk.toString());
-      sink?.write(chunk);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    for (const from of ['stdout', 'stderr'] as const) {
+      child[from]?.on('data', (chunk: Buffer) => {
+        keep(chunk.toString(), from);
+        sink?.write(chunk);
+      });
+    }
   }
 
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
     // A command that cannot start (not found) exits too, as far as its callers are concerned.
     child.once('error', (error) => {
-      keep(`${error.message}\n`);
+      keep(`${error.message}\n`, 'stderr');
       resolve(null);
     });
   });
@@ -155,7 +158,7 @@ export function spawnProcess(options: ProcessOptions): Proc {
     child,
     pid: child.pid ?? 0,
     ...(file === undefined ? {} : { logFile: file }),
-    output: () => (file === undefined ? kept : readText(file)),
+    output: (from = 'all') => (file === undefined ? kept[from] : readText(file)),
     exited,
     running,
     signal,
@@ -215,7 +218,7 @@ async function waitReady(proc: Proc, ready: Readiness, output: Output): Promise<
 }
 
 /** GET url, resolving to the status code (0 when the connection failed). One connection per call. */
-export function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
+function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
   return new Promise((resolve) => {
     const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
@@ -262,50 +265,37 @@ export interface RunOptions {
 }
 
 /** Runs a command to its end and collects its output (never through a shell). */
-export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const started = performance.now();
+export async function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const t0 = performance.now();
   options.log?.write(`\n$ ${command} ${args.join(' ')}\n`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      env: options.inheritEnv === false ? options.env : { ...process.env, ...options.env },
-      ...(options.cwd ? { cwd: options.cwd } : {}),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let output = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      output += chunk.toString();
-      options.log?.write(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      output += chunk.toString();
-      options.log?.write(chunk);
-    });
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill(options.timeoutSignal ?? 'SIGTERM');
-          }, options.timeoutMs);
-    let done = false;
-    const finish = (code: number | null, error?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (error) stderr += `${error.message}\n`;
-      if (options.check && (code !== 0 || error)) {
-        const why = error ? error.message : output.trim().split('\n').slice(-5).join(' | ');
-        reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${why}`));
-        return;
-      }
-      resolve({ code, stdout, stderr, output, timedOut, ms: performance.now() - started });
-    };
-    child.once('error', (error) => finish(null, error));
-    child.once('close', (code) => finish(code));
+  const proc = spawnProcess({
+    name: command,
+    command,
+    args,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.inheritEnv === undefined ? {} : { inheritEnv: options.inheritEnv }),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.log ? { output: { stream: options.log } } : {}),
   });
+  let timedOut = false;
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          proc.signal(options.timeoutSignal ?? 'SIGTERM');
+        }, options.timeoutMs);
+  // Until its output has been read to the end ('close'), or it could not start ('error').
+  const started = await new Promise<boolean>((resolve) => {
+    proc.child.once('close', () => resolve(true));
+    proc.child.once('error', () => resolve(false));
+  });
+  clearTimeout(timer);
+  const code = started ? proc.child.exitCode : null;
+  if (options.check && code !== 0) {
+    const why = proc.output().trim().split('\n').slice(-5).join(' | ');
+    throw new Error(`${command} ${args.join(' ')} exited with ${code}: ${why}`);
+  }
+  const result = { code, output: proc.output(), timedOut, ms: performance.now() - t0 };
+  return { ...result, stdout: proc.output('stdout'), stderr: proc.output('stderr') };
 }
