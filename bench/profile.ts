@@ -10,9 +10,17 @@ import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getFreePort, repoRoot } from '@tasktier/testkit';
+import {
+  getFreePort,
+  killAll,
+  type Proc,
+  repoRoot,
+  serviceScriptPath,
+  startRedis,
+  startService,
+} from '@tasktier/testkit';
 import { ApiClient, type NextRequest, peak } from './lib/load.ts';
-import { killAll, type Proc, raiseFileLimit, spawnProc } from './lib/procs.ts';
+import { benchProcess, raiseFileLimit } from './lib/resources.ts';
 
 const HELP = `Usage: npm run bench:profile [-- options]
 
@@ -86,10 +94,10 @@ const procs: Proc[] = [];
 const step = (message: string) => process.stderr.write(`bench:profile: ${message}\n`);
 
 try {
-  const backendScript = join(repoRoot, 'services/backend/dist/server.js');
-  const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
+  const backendScript = serviceScriptPath('backend');
+  const frontendScript = serviceScriptPath('frontend');
   const profileDir = mkdtempSync(join(workDir, 'prof-'));
-  const profiled = (script: string) => ['--cpu-prof', '--cpu-prof-dir', profileDir, script];
+  const profiled = ['--cpu-prof', '--cpu-prof-dir', profileDir];
   const common = {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
@@ -98,40 +106,30 @@ try {
     METRICS_PORT: '0',
   };
 
+  /** A service's bundle on `port` (under the profiler if `profile`), ready when /readyz answers 200. */
+  const service = (name: string, script: string, port: number, env: Record<string, string>, profile: boolean) =>
+    startService({
+      name,
+      script,
+      nodeArgs: profile ? profiled : [],
+      env: { ...common, ...env, PORT: String(port) },
+      readyUrl: `http://127.0.0.1:${port}/readyz`,
+      readyIntervalMs: 2,
+      ...benchProcess(workDir, name),
+    }).then((started) => started.proc);
+
   step('starting redis-server and the services');
-  const redisPort = await getFreePort();
   mkdirSync(join(workDir, 'redis'));
-  procs.push(
-    await spawnProc({
-      name: 'redis',
-      command: 'redis-server',
-      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(workDir, 'redis'), '--save', ''],
-      logDir: workDir,
-      readyText: 'Ready to accept connections',
-    }),
-  );
+  const redis = await startRedis({ dir: join(workDir, 'redis'), ...benchProcess(workDir, 'redis') });
+  procs.push(redis.proc());
   const backendPort = await getFreePort();
-  const backend = await spawnProc({
-    name: 'backend',
-    command: process.execPath,
-    args: target === 'backend' ? profiled(backendScript) : [backendScript],
-    env: { ...common, PORT: String(backendPort), REDIS_URL: `redis://127.0.0.1:${redisPort}` },
-    logDir: workDir,
-    readyUrl: `http://127.0.0.1:${backendPort}/readyz`,
-  });
+  const backend = await service('backend', backendScript, backendPort, { REDIS_URL: redis.url }, target === 'backend');
   procs.push(backend);
   let origin = `http://127.0.0.1:${backendPort}`;
   let profiledProc = backend;
   if (target === 'frontend') {
     const frontendPort = await getFreePort();
-    profiledProc = await spawnProc({
-      name: 'frontend',
-      command: process.execPath,
-      args: profiled(frontendScript),
-      env: { ...common, PORT: String(frontendPort), BACKEND_URL: origin },
-      logDir: workDir,
-      readyUrl: `http://127.0.0.1:${frontendPort}/readyz`,
-    });
+    profiledProc = await service('frontend', frontendScript, frontendPort, { BACKEND_URL: origin }, true);
     procs.push(profiledProc);
     origin = `http://127.0.0.1:${frontendPort}`;
   }

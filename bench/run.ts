@@ -9,7 +9,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, freemem, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getFreePort, repoRoot } from '@tasktier/testkit';
+import {
+  findNginx,
+  getFreePort,
+  killAll,
+  nginxVersion,
+  type Proc,
+  repoRoot,
+  serviceScriptPath,
+  startNginx,
+  startRedis,
+  startService,
+} from '@tasktier/testkit';
 import { renderChart } from './lib/chart.ts';
 import {
   ApiClient,
@@ -20,8 +31,8 @@ import {
   peak,
   quantile,
 } from './lib/load.ts';
-import { findNginx, nginxVersion, startNginx } from './lib/nginx.ts';
-import { cpuMeter, killAll, otherCpu, type Proc, RssSampler, raiseFileLimit, spawnProc } from './lib/procs.ts';
+import { ingressConfig } from './lib/nginx.ts';
+import { benchProcess, cpuMeter, nofile, otherCpu, RssSampler, raiseFileLimit } from './lib/resources.ts';
 import {
   type BenchResults,
   evaluateTargets,
@@ -218,8 +229,8 @@ process.once('SIGINT', () => fail('interrupted'));
 process.once('SIGTERM', () => fail('terminated'));
 
 // --- preflight -------------------------------------------------------------------------------
-const backendScript = opts.backendScript ?? join(repoRoot, 'services/backend/dist/server.js');
-const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
+const backendScript = opts.backendScript ?? serviceScriptPath('backend');
+const frontendScript = serviceScriptPath('frontend');
 for (const script of [backendScript, frontendScript]) {
   if (!existsSync(script)) fail(`${script} is missing: run \`npm run build\` first`);
 }
@@ -274,31 +285,26 @@ function machineFacts(): Record<string, string | number> {
 
 // --- the processes ---------------------------------------------------------------------------
 const procs: Proc[] = [];
+/** A node script (a service's bundle, the ceiling) on `port`, ready when `readyPath` answers 200. */
+function node(name: string, script: string, port: number, env: Record<string, string>, readyPath = '/readyz') {
+  return startService({
+    name,
+    script,
+    env: { ...env, PORT: String(port) },
+    readyUrl: `http://127.0.0.1:${port}${readyPath}`,
+    // Often: the time from spawn to ready is a reported figure.
+    readyIntervalMs: 2,
+    ...benchProcess(logDir, name),
+  }).then((service) => service.proc);
+}
 async function startAll() {
-  const redisPort = await getFreePort();
   const redisDir = join(workDir, 'redis');
   mkdirSync(redisDir);
-  procs.push(
-    await spawnProc({
-      name: 'redis',
-      command: 'redis-server',
-      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'],
-      logDir,
-      readyText: 'Ready to accept connections',
-    }),
-  );
+  const redis = await startRedis({ dir: redisDir, ...benchProcess(logDir, 'redis') });
+  procs.push(redis.proc());
 
   const ceilingPort = await getFreePort();
-  procs.push(
-    await spawnProc({
-      name: 'ceiling',
-      command: process.execPath,
-      args: [join(repoRoot, 'bench/lib/ceiling-server.mjs')],
-      env: { PORT: String(ceilingPort) },
-      logDir,
-      readyUrl: `http://127.0.0.1:${ceilingPort}/`,
-    }),
-  );
+  procs.push(await node('ceiling', join(repoRoot, 'bench/lib/ceiling-server.mjs'), ceilingPort, {}, '/'));
 
   // Production settings, as the manifests set them; only the drain delay is 0 so the run ends fast.
   const common: Record<string, string> = {
@@ -316,39 +322,23 @@ async function startAll() {
   const backendMetricsPorts = [await getFreePort(), await getFreePort()];
   for (const [i, port] of backendPorts.entries()) {
     procs.push(
-      await spawnProc({
-        name: `backend-${'ab'[i]}`,
-        command: process.execPath,
-        args: [backendScript],
-        env: {
-          ...common,
-          PORT: String(port),
-          METRICS_PORT: String(backendMetricsPorts[i]),
-          REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        },
-        logDir,
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
+      await node(`backend-${'ab'[i]}`, backendScript, port, {
+        ...common,
+        METRICS_PORT: String(backendMetricsPorts[i]),
+        REDIS_URL: redis.url,
       }),
     );
   }
   // The limits at work (every request counted in Redis), raised so that none is refused.
   const limitsPort = await getFreePort();
   procs.push(
-    await spawnProc({
-      name: 'backend-limits',
-      command: process.execPath,
-      args: [backendScript],
-      env: {
-        ...common,
-        PORT: String(limitsPort),
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        RATE_LIMITS: 'on',
-        READS_PER_MINUTE: '1000000000',
-        WRITES_PER_MINUTE: '1000000000',
-        LIST_CREATES_PER_MINUTE: '1000000000',
-      },
-      logDir,
-      readyUrl: `http://127.0.0.1:${limitsPort}/readyz`,
+    await node('backend-limits', backendScript, limitsPort, {
+      ...common,
+      REDIS_URL: redis.url,
+      RATE_LIMITS: 'on',
+      READS_PER_MINUTE: '1000000000',
+      WRITES_PER_MINUTE: '1000000000',
+      LIST_CREATES_PER_MINUTE: '1000000000',
     }),
   );
   const compareOrigins: Record<string, string> = {
@@ -356,45 +346,33 @@ async function startAll() {
   };
   for (const { name, script } of opts.compare) {
     const port = await getFreePort();
-    procs.push(
-      await spawnProc({
-        name: `variant-${name}`,
-        command: process.execPath,
-        args: [script],
-        env: { ...common, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` },
-        logDir,
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
-      }),
-    );
+    procs.push(await node(`variant-${name}`, script, port, { ...common, REDIS_URL: redis.url }));
     compareOrigins[name] = `http://127.0.0.1:${port}`;
   }
   const frontendPorts = [await getFreePort(), await getFreePort()];
   for (const [i, port] of frontendPorts.entries()) {
     procs.push(
-      await spawnProc({
-        name: `frontend-${'ab'[i]}`,
-        command: process.execPath,
-        args: [frontendScript],
-        env: {
-          ...common,
-          PORT: String(port),
-          // Production settings: event streams have their own pool (MAX_EVENT_STREAMS, 20,000).
-          BACKEND_URL: `http://127.0.0.1:${backendPorts[i]}`,
-        },
-        logDir,
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
+      await node(`frontend-${'ab'[i]}`, frontendScript, port, {
+        ...common,
+        // Production settings: event streams have their own pool (MAX_EVENT_STREAMS, 20,000).
+        BACKEND_URL: `http://127.0.0.1:${backendPorts[i]}`,
       }),
     );
   }
   const nginxPort = await getFreePort();
+  const nginxDir = join(workDir, 'nginx');
   procs.push(
-    await startNginx({
-      binary: nginx as string,
-      dir: join(workDir, 'nginx'),
-      port: nginxPort,
-      upstreamPort: frontendPorts[0] as number,
-      logDir,
-    }),
+    (
+      await startNginx({
+        binary: nginx as string,
+        dir: nginxDir,
+        config: ingressConfig({ dir: nginxDir, port: nginxPort, upstreamPort: frontendPorts[0] as number, nofile }),
+        ready: { url: `http://127.0.0.1:${nginxPort}/healthz`, intervalMs: 2 },
+        // Workers finish what they are doing.
+        stopSignal: 'SIGQUIT',
+        ...benchProcess(logDir, 'nginx'),
+      })
+    ).proc,
   );
   return {
     ceiling: `http://127.0.0.1:${ceilingPort}`,

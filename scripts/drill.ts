@@ -7,15 +7,11 @@
  * lists and todos through the API, backed up with deploy/scripts/redis-backup, stopped, and its
  * data directory deleted, as if the disk were lost.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { portInUse } from './lib/net.ts';
-import { repoRoot } from './lib/paths.ts';
+import { getFreePort, type Proc, portInUse, repoRoot, run, startProcess, waitFor } from '@tasktier/testkit';
 
 const HELP = `Usage: npm run drill [-- options]
 
@@ -66,28 +62,8 @@ function say(text: string): void {
 }
 
 /** Runs a command in the clone, its output in drill.log; throws with the last lines on failure. */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = clone): Promise<string> {
-  log.write(`\n$ ${command} ${args.join(' ')}\n`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      log.write(chunk);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code === 0) resolve(output);
-      else
-        reject(
-          new Error(
-            `${command} ${args.join(' ')} exited with ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`,
-          ),
-        );
-    });
-  });
+async function inClone(command: string, args: string[], cwd = clone): Promise<string> {
+  return (await run(command, args, { cwd, log, check: true })).output;
 }
 
 async function step<T>(name: string, fn: () => Promise<T>, timed = true): Promise<T> {
@@ -106,79 +82,43 @@ async function step<T>(name: string, fn: () => Promise<T>, timed = true): Promis
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    await delay(100);
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
-
 const ports = { redis: 0, backend: 0, frontend: 0 };
 /** Requests go through the frontend (its /api proxy) when the clone has one, else to the backend. */
 let apiPort = 0;
 const services: Array<[string, number]> = [];
-let stack: ChildProcess | undefined;
+let stack: Proc | undefined;
 
 /** `npm start` in the clone, in its own process group, until the frontend is ready. */
 async function startStack(): Promise<void> {
   log.write('\n$ npm start\n');
-  const child = spawn('npm', ['start', '--', '--redis-port', String(ports.redis)], {
+  stack = await startProcess({
+    name: 'npm start',
+    command: 'npm',
+    args: ['start', '--', '--redis-port', String(ports.redis)],
     cwd: clone,
     env: {
-      ...process.env,
       BACKEND_PORT: String(ports.backend),
       FRONTEND_PORT: String(ports.frontend),
       BACKEND_METRICS_PORT: '0',
       FRONTEND_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
+    output: { stream: log },
+    group: true,
+    ready: { text: /tasktier (API )?is up/, timeoutMs: 120_000, intervalMs: 100 },
   });
-  stack = child;
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    log.write(chunk);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const deadline = Date.now() + 120_000;
-  while (!/tasktier (API )?is up/.test(output)) {
-    if (child.exitCode !== null) {
-      throw new Error(`npm start exited with ${child.exitCode}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
-    }
-    if (Date.now() > deadline) throw new Error('npm start did not report the stack up within 120 s');
-    await delay(100);
-  }
 }
 
 async function stopStack(): Promise<void> {
-  const child = stack;
+  const proc = stack;
   stack = undefined;
-  if (!child?.pid || child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(-child.pid, 'SIGTERM');
-  await exited;
+  if (!proc?.running()) return;
+  await proc.stop('SIGTERM');
   // The whole group (redis-server, backend, frontend) is gone once the Redis port is free.
-  await waitUntil('the stack to stop', async () => !(await portInUse(ports.redis)), 30_000);
+  await waitFor('the stack to stop', async () => !(await portInUse(ports.redis)), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
 }
 
 const api = (path: string, init: RequestInit = {}) =>
@@ -252,17 +192,17 @@ async function seed(): Promise<{ listIds: string[]; todos: number }> {
 
 async function main(): Promise<void> {
   say(`cloning ${repo} (HEAD) into ${work}; log: ${join(work, 'drill.log')}`);
-  ports.redis = await freePort();
-  ports.backend = await freePort();
-  ports.frontend = await freePort();
+  ports.redis = await getFreePort();
+  ports.backend = await getFreePort();
+  ports.frontend = await getFreePort();
 
-  await step('restore from Git: git clone', () => run('git', ['clone', '--quiet', repo, clone], {}, work));
-  const head = (await run('git', ['rev-parse', '--short', 'HEAD'])).trim();
+  await step('restore from Git: git clone', () => inClone('git', ['clone', '--quiet', repo, clone], work));
+  const head = (await inClone('git', ['rev-parse', '--short', 'HEAD'])).trim();
   say(`clone is at ${head}`);
   await step('install: npm ci --prefer-offline', () =>
-    run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error']),
+    inClone('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error']),
   );
-  await step('build: npm run build', () => run('npm', ['run', 'build', '--silent']));
+  await step('build: npm run build', () => inClone('npm', ['run', 'build', '--silent']));
   services.push(['backend', ports.backend]);
   apiPort = ports.backend;
   if (existsSync(join(clone, 'services/frontend/dist/server.js'))) {
@@ -279,7 +219,7 @@ async function main(): Promise<void> {
   const backup = await step(
     'back up: deploy/scripts/redis-backup',
     () =>
-      run(join(clone, 'deploy/scripts/redis-backup'), [
+      inClone(join(clone, 'deploy/scripts/redis-backup'), [
         '--port',
         String(ports.redis),
         '--password-file',
@@ -308,7 +248,7 @@ async function main(): Promise<void> {
     throw new Error(`the new stack should start empty, but list ${listIds[0]} answered ${empty.status}`);
   await step('restore data: stop, deploy/scripts/redis-restore, npm start', async () => {
     await stopStack();
-    const output = await run(join(clone, 'deploy/scripts/redis-restore'), [
+    const output = await inClone(join(clone, 'deploy/scripts/redis-restore'), [
       '--data-dir',
       join(clone, '.data/redis'),
       backups,

@@ -2,15 +2,19 @@
  * `npm start`: runs the local stack in the foreground: Redis (or REDIS_URL), the backend on
  * :5000 and the frontend on :8080, with logs prefixed by service. Ctrl-C stops everything.
  */
-import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { portInUse } from './lib/net.ts';
-import { findOnPath, repoRoot } from './lib/paths.ts';
-import { exited, spawnPrefixed } from './lib/processes.ts';
+import {
+  findOnPath,
+  type Proc,
+  portInUse,
+  repoRoot,
+  serviceScriptPath,
+  startProcess,
+  startRedis,
+} from '@tasktier/testkit';
 
 const HELP = `Usage: npm start [-- options]
 
@@ -67,21 +71,6 @@ function parsePort(value: string | undefined, name: string, fallback: number): n
   return port;
 }
 
-async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      fail(`${name} exited with code ${child.exitCode} before it was ready (see its log above)`);
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await delay(100);
-  }
-  fail(`${name} was not ready at ${url} after ${timeoutMs / 1000} s`);
-}
-
 async function main(): Promise<void> {
   const options = parseOptions();
   if (options.help) {
@@ -93,35 +82,54 @@ async function main(): Promise<void> {
   }
   const backendPort = parsePort(process.env.BACKEND_PORT, 'BACKEND_PORT', 5000);
   const frontendPort = parsePort(process.env.FRONTEND_PORT, 'FRONTEND_PORT', 8080);
-  const backendScript = join(repoRoot, 'services/backend/dist/server.js');
-  const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
+  const backendScript = serviceScriptPath('backend');
+  const frontendScript = serviceScriptPath('frontend');
   if (!existsSync(backendScript))
     fail('services/backend/dist/server.js is missing: run `npm run build` (npm start does)');
 
-  const children: Array<{ name: string; child: ChildProcess }> = [];
+  const children: Proc[] = [];
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write('start: stopping...\n');
-    for (const { child } of [...children].reverse()) {
-      child.kill('SIGTERM');
-      await exited(child);
-    }
+    for (const child of [...children].reverse()) await child.stop('SIGTERM');
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
-  const supervise = (name: string, child: ChildProcess) => {
-    children.push({ name, child });
-    child.once('exit', (code, signal) => {
+  const supervise = (proc: Proc) => {
+    children.push(proc);
+    proc.child.once('exit', (code, signal) => {
       if (stopping) return;
       process.stderr.write(
-        `start: ${name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the stack\n`,
+        `start: ${proc.name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the stack\n`,
       );
       void stopAll(1);
     });
   };
+  /** Waits for a process to be ready; one that is not stops the stack. */
+  const started = async (starting: Promise<Proc>): Promise<void> => {
+    try {
+      supervise(await starting);
+    } catch (error) {
+      process.stderr.write(`start: ${error instanceof Error ? error.message : String(error)}\n`);
+      await stopAll(1);
+    }
+  };
+  /** A service of this repository (its bundle), output prefixed, ready when its /readyz answers 200. */
+  const startTier = (name: string, color: number, script: string, port: number, env: Record<string, string>) =>
+    started(
+      startProcess({
+        name,
+        command: process.execPath,
+        args: ['--enable-source-maps', script],
+        env: { HOST: process.env.HOST ?? '127.0.0.1', PORT: String(port), ...env },
+        output: 'prefix',
+        color,
+        ready: { url: `http://127.0.0.1:${port}/readyz` },
+      }),
+    );
 
   let redisUrl = process.env.REDIS_URL;
   let redisUsername = process.env.REDIS_USERNAME;
@@ -156,76 +164,41 @@ async function main(): Promise<void> {
     process.stdout.write(
       `start: redis-server on 127.0.0.1:${redisPort}, data in .data/redis (AOF, appendfsync ${options.durability}), users from .data/redis/users.acl\n`,
     );
-    const redis = spawnPrefixed(
-      'redis',
-      redisServer,
-      [
-        join(repoRoot, `deploy/redis/durability-${options.durability}.conf`),
-        '--port',
-        String(redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dataDir,
-        '--aclfile',
-        aclFile,
-      ],
-      process.env,
-      0,
+    await started(
+      startRedis({
+        binary: redisServer,
+        port: redisPort,
+        dir: dataDir,
+        config: join(repoRoot, `deploy/redis/durability-${options.durability}.conf`),
+        args: ['--aclfile', aclFile],
+        output: 'prefix',
+        color: 0,
+      }).then((redis) => redis.proc()),
     );
-    supervise('redis', redis);
     redisUrl = `redis://127.0.0.1:${redisPort}`;
     process.stdout.write(
       `start: back up with: deploy/scripts/redis-backup --port ${redisPort} --password-file .data/redis/backup.password --dir .data/backups\n`,
     );
-    const deadline = Date.now() + 10_000;
-    while (!(await portInUse(redisPort))) {
-      if (redis.exitCode !== null) fail('redis-server exited before accepting connections (see its log above)');
-      if (Date.now() > deadline) fail('redis-server did not accept connections within 10 s');
-      await delay(50);
-    }
   }
 
   process.stdout.write(`start: backend on http://localhost:${backendPort}\n`);
-  const backend = spawnPrefixed(
-    'backend',
-    process.execPath,
-    ['--enable-source-maps', backendScript],
-    {
-      HOST: '127.0.0.1',
-      ...process.env,
-      PORT: String(backendPort),
-      ...metricsPort(process.env.BACKEND_METRICS_PORT),
-      REDIS_URL: redisUrl,
-      ...(redisUsername ? { REDIS_USERNAME: redisUsername } : {}),
-      ...(redisPassword ? { REDIS_PASSWORD: redisPassword } : {}),
-      DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
-      // The frontend, on loopback, is the backend's one proxy: its X-Forwarded-For names the client.
-      TRUST_PROXY: 'loopback',
-    },
-    1,
-  );
-  supervise('backend', backend);
-  await waitReady('backend', `http://127.0.0.1:${backendPort}/readyz`, backend);
+  await startTier('backend', 1, backendScript, backendPort, {
+    ...metricsPort(process.env.BACKEND_METRICS_PORT),
+    REDIS_URL: redisUrl,
+    ...(redisUsername ? { REDIS_USERNAME: redisUsername } : {}),
+    ...(redisPassword ? { REDIS_PASSWORD: redisPassword } : {}),
+    DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+    // The frontend, on loopback, is the backend's one proxy: its X-Forwarded-For names the client.
+    TRUST_PROXY: 'loopback',
+  });
 
   if (existsSync(frontendScript)) {
     process.stdout.write(`start: frontend on http://localhost:${frontendPort}\n`);
-    const frontend = spawnPrefixed(
-      'frontend',
-      process.execPath,
-      ['--enable-source-maps', frontendScript],
-      {
-        HOST: '127.0.0.1',
-        ...process.env,
-        PORT: String(frontendPort),
-        ...metricsPort(process.env.FRONTEND_METRICS_PORT),
-        BACKEND_URL: `http://127.0.0.1:${backendPort}`,
-        DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
-      },
-      2,
-    );
-    supervise('frontend', frontend);
-    await waitReady('frontend', `http://127.0.0.1:${frontendPort}/readyz`, frontend);
+    await startTier('frontend', 2, frontendScript, frontendPort, {
+      ...metricsPort(process.env.FRONTEND_METRICS_PORT),
+      BACKEND_URL: `http://127.0.0.1:${backendPort}`,
+      DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+    });
     process.stdout.write(
       `start: tasktier is up: open http://localhost:${frontendPort} (API: http://localhost:${backendPort}/api). Ctrl-C stops it.\n`,
     );

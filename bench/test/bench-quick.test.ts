@@ -1,42 +1,21 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@tasktier/testkit';
+import { type RunResult, repoRoot, run as runCommand } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResults } from '../lib/results.ts';
 import { LIMITS_PATH, LIMITS_WORKLOADS, PATHS, WORKLOAD_LABELS, WORKLOADS } from '../lib/results.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the harness as `npm run bench` does (tsx), without a shell. */
-function bench(args: string[], timeoutMs = 150_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/run.ts'), ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGINT');
-      reject(new Error(`bench ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+async function bench(args: string[], timeoutMs = 150_000): Promise<RunResult> {
+  const result = await runCommand(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/run.ts'), ...args], {
+    cwd: repoRoot,
+    timeoutMs,
+    timeoutSignal: 'SIGINT',
   });
+  if (result.timedOut)
+    throw new Error(`bench ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${result.stderr.slice(-3000)}`);
+  return result;
 }
 
 /** A figure is reported when it is a finite number; its value is never checked. */
@@ -62,7 +41,7 @@ describe('npm run bench', () => {
 
   describe('--quick', () => {
     let out: string;
-    let run: Run;
+    let run: RunResult;
     let results: BenchResults;
 
     beforeAll(async () => {

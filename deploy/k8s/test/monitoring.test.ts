@@ -1,7 +1,12 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
-import { getFreePort, type RedisServer, repoRoot, type Service, startRedis, startService } from '@tasktier/testkit';
+import {
+  getFreePort,
+  type RedisServer,
+  type Service,
+  serviceScript,
+  startRedis,
+  startService,
+} from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RenderTree } from './lib/render.ts';
 import { findObject, get, type K8sObject } from './lib/types.ts';
@@ -122,8 +127,6 @@ describe('PrometheusRule tasktier', () => {
 });
 
 describe('the alerts query metrics the services really expose', () => {
-  const backendScript = join(repoRoot, 'services/backend/dist/server.js');
-  const frontendScript = join(repoRoot, 'services/frontend/dist/server.js');
   let redis: RedisServer | undefined;
   const services: Service[] = [];
   const exposed: Record<string, Map<string, Set<string>>> = {};
@@ -142,9 +145,8 @@ describe('the alerts query metrics the services really expose', () => {
   }
 
   beforeAll(async () => {
-    for (const script of [backendScript, frontendScript]) {
-      if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`);
-    }
+    const backendScript = serviceScript('backend');
+    const frontendScript = serviceScript('frontend');
     redis = await startRedis();
     const backendPort = await getFreePort();
     const frontendPort = await getFreePort();

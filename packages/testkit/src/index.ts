@@ -1,5 +1,29 @@
 export { COMMON_ANY_STRING, COMMON_BAD_VALUES } from './config-cases.ts';
-export { repoRoot } from './paths.ts';
+export {
+  findNginx,
+  ingressProxy,
+  NGINX_STREAM_MODULE,
+  type Nginx,
+  type NginxOptions,
+  nginxMain,
+  nginxTempPaths,
+  nginxVersion,
+  startNginx,
+} from './nginx.ts';
+export { findOnPath, repoRoot, serviceScript, serviceScriptPath, type Tier } from './paths.ts';
+export { getFreePort, portInUse } from './ports.ts';
+export {
+  killAll,
+  type Output,
+  type Proc,
+  type ProcessOptions,
+  type Readiness,
+  type RunOptions,
+  type RunResult,
+  run,
+  spawnProcess,
+  startProcess,
+} from './process.ts';
 export { type RedisOptions, type RedisServer, startRedis } from './redis.ts';
 export { type Service, type ServiceOptions, startService } from './service.ts';
-export { getFreePort, waitFor, waitForHttp } from './wait.ts';
+export { waitFor, waitForHttp } from './wait.ts';

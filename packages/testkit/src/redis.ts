@@ -1,21 +1,34 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getFreePort, waitFor } from './wait.ts';
+import { getFreePort } from './ports.ts';
+import { type Output, type Proc, startProcess } from './process.ts';
 
 export interface RedisOptions {
-  /** Extra `redis-server` arguments, e.g. ['--appendonly', 'yes']. Persistence is off unless given. */
+  /** A redis.conf to start from (its settings, then the arguments); without one, persistence is off. */
+  config?: string;
+  /** Extra `redis-server` arguments, e.g. ['--appendonly', 'yes']. */
   args?: string[];
-  /** Data directory; a fresh temporary one by default (removed on stop). */
+  /** Data directory; a fresh temporary one by default (removed by destroy). */
   dir?: string;
   port?: number;
+  /** The redis-server binary (default: the one on PATH). */
+  binary?: string;
+  /** Where its output goes (default: kept in memory). */
+  output?: Output;
+  /** With output 'prefix': the prefix's color. */
+  color?: number;
+  /** Its open-file limit (see ProcessOptions.nofile). */
+  nofile?: number;
 }
 
 export interface RedisServer {
   port: number;
   url: string;
   dir: string;
+  /** The running process (a new one after restart). */
+  proc(): Proc;
   /** Runs redis-cli against this server and returns its output (trimmed). */
   cli(...args: string[]): string;
   /** Stops gracefully (SHUTDOWN semantics via SIGTERM). */
@@ -30,47 +43,36 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-/** Starts a real `redis-server` from PATH on a free port. Tests never use a Redis mock. */
+/** Starts a real `redis-server` on 127.0.0.1, on a free port unless given. Tests never use a Redis mock. */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await getFreePort());
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tasktier-redis-'));
-  const baseArgs = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
-  let child: ChildProcess | undefined;
+  const args = [
+    ...(options.config ? [options.config] : []),
+    ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+    ...(options.config ? [] : ['--save', '', '--appendonly', 'no']),
+    ...(options.args ?? []),
+  ];
+  let current: Proc | undefined;
 
-  const cli = (...args: string[]): string =>
-    execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  const cli = (...cliArgs: string[]): string =>
+    execFileSync('redis-cli', ['-p', String(port), ...cliArgs], { encoding: 'utf8' }).trim();
 
   const launch = async (): Promise<void> => {
-    const proc = spawn('redis-server', [...baseArgs, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    // Never leave a redis-server behind when the test process ends without reaching its cleanup.
-    const reap = () => proc.kill('SIGKILL');
-    process.once('exit', reap);
-    proc.once('exit', () => process.removeListener('exit', reap));
-    let output = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
+    current = await startProcess({
+      name: 'redis',
+      command: options.binary ?? 'redis-server',
+      args,
+      ...(options.output ? { output: options.output } : {}),
+      ...(options.color === undefined ? {} : { color: options.color }),
+      ...(options.nofile === undefined ? {} : { nofile: options.nofile }),
+      ready: { text: 'Ready to accept connections', timeoutMs: 10_000 },
     });
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    await waitFor(
-      `redis-server on port ${port} to accept connections`,
-      () => {
-        if (proc.exitCode !== null) throw new Error(`redis-server exited: ${output.slice(-500)}`);
-        return output.includes('Ready to accept connections');
-      },
-      { timeoutMs: 10_000 },
-    );
   };
 
   const waitExit = async (signal: NodeJS.Signals): Promise<void> => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill(signal);
-    await exited;
+    await current?.stop(signal);
   };
 
   await launch();
@@ -78,12 +80,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
+    proc: () => current as Proc,
     cli,
     stop: () => waitExit('SIGTERM'),
     kill: () => waitExit('SIGKILL'),
-    signal: (signal) => {
-      child?.kill(signal);
-    },
+    signal: (signal) => current?.signal(signal),
     restart: launch,
     destroy: async () => {
       await waitExit('SIGTERM');

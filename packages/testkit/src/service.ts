@@ -1,20 +1,29 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { waitFor, waitForHttp } from './wait.ts';
+import type { ChildProcess } from 'node:child_process';
+import { type Output, type Proc, startProcess } from './process.ts';
 
 export interface ServiceOptions {
   /** A name for log prefixes and error messages. */
   name: string;
   /** The script to run with the current `node` (for example a service's dist/server.js). */
   script: string;
+  /** Node's own arguments before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   env: Record<string, string>;
   /** Polled until it answers 200. */
   readyUrl: string;
-  /** Print the service's output (default: only on failure). */
-  verbose?: boolean;
+  /** How often it is polled (default 25 ms). */
+  readyIntervalMs?: number;
+  /** Where its output goes (default: kept in memory, see output()). */
+  output?: Output;
+  /** Its open-file limit (see ProcessOptions.nofile). */
+  nofile?: number;
+  /** stop() sends SIGKILL after this long (default: waits). */
+  killAfterMs?: number;
 }
 
 export interface Service {
   process: ChildProcess;
+  proc: Proc;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   /** Sends a signal and waits for exit; resolves to the exit code (null when killed by a signal). */
@@ -23,44 +32,16 @@ export interface Service {
 
 /** Starts a service as a real child process and waits until its ready URL answers. */
 export async function startService(options: ServiceOptions): Promise<Service> {
-  const child = spawn(process.execPath, [options.script], {
+  const proc = await startProcess({
+    name: options.name,
+    command: process.execPath,
+    args: [...(options.nodeArgs ?? []), options.script],
     // Metrics on a free port unless the test reads them: tests run many services on one host.
-    env: { ...process.env, METRICS_PORT: '0', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { METRICS_PORT: '0', ...options.env },
+    ...(options.output ? { output: options.output } : {}),
+    ...(options.nofile === undefined ? {} : { nofile: options.nofile }),
+    ...(options.killAfterMs === undefined ? {} : { killAfterMs: options.killAfterMs }),
+    ready: { url: options.readyUrl, ...(options.readyIntervalMs ? { intervalMs: options.readyIntervalMs } : {}) },
   });
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output += chunk.toString();
-    if (options.verbose) process.stderr.write(`[${options.name}] ${chunk}`);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  child.once('exit', () => process.removeListener('exit', reap));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  try {
-    await Promise.race([
-      waitForHttp(options.readyUrl),
-      exited.then((code) => {
-        throw new Error(`${options.name} exited with code ${code} before it was ready:\n${output.slice(-2000)}`);
-      }),
-    ]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-
-  return {
-    process: child,
-    output: () => output,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const code = await exited;
-      await waitFor(`${options.name} to exit`, () => child.exitCode !== null || child.signalCode !== null);
-      return code;
-    },
-  };
+  return { process: proc.child, proc, output: proc.output, stop: proc.stop };
 }

@@ -1,19 +1,4 @@
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-
-/** A TCP port that was free a moment ago (the OS picks it). */
-export async function getFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Polls `check` until it returns a truthy value (which is returned) or `timeoutMs` passes.

@@ -1,7 +1,7 @@
 import type { Todo } from '@tasktier/contract';
-import { getFreePort, type RedisServer, type Service, startService } from '@tasktier/testkit';
+import { getFreePort, type RedisServer, type Service, serviceScript, startService } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendScript, buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
+import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
 
 let redis: RedisServer;
 let app: TestApp;
@@ -16,7 +16,7 @@ beforeAll(async () => {
     replicas.push(
       await startService({
         name,
-        script: backendScript(),
+        script: serviceScript('backend'),
         env: { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, LOG_LEVEL: 'warn', DRAIN_DELAY_MS: '0' },
         readyUrl: `http://127.0.0.1:${port}/readyz`,
       }),

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type RedisServer, startRedis, waitFor } from '@tasktier/testkit';
 import { buildApp } from '../src/app.ts';
 import { type Config, configWith } from '../src/config.ts';
@@ -28,10 +26,3 @@ export async function createList(app: TestApp): Promise<string> {
 }
 
 export { startRedis };
-
-/** The production bundle, as `npm start` and the images run it. Built by `npm test` before the suites. */
-export function backendScript(): string {
-  const script = fileURLToPath(new URL('../dist/server.js', import.meta.url));
-  if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
-  return script;
-}

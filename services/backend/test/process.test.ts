@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { COMMON_ANY_STRING, COMMON_BAD_VALUES } from '@tasktier/testkit';
+import { COMMON_ANY_STRING, COMMON_BAD_VALUES, serviceScript } from '@tasktier/testkit';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../src/config.ts';
-import { backendScript } from './helpers.ts';
 
 /** A value each variable refuses; the variables that take any string have none. */
 const BAD_VALUES: Record<string, string> = {
@@ -29,7 +28,7 @@ describe('dist/server.js', () => {
   });
 
   it.each(Object.entries(BAD_VALUES))('refuses %s=%j with one line on stderr and exit code 1', (name, value) => {
-    const result = spawnSync(process.execPath, [backendScript()], {
+    const result = spawnSync(process.execPath, [serviceScript('backend')], {
       env: { ...process.env, PORT: '0', METRICS_PORT: '0', [name]: value },
       encoding: 'utf8',
       timeout: 10_000,

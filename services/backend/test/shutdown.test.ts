@@ -1,7 +1,7 @@
 import { request } from 'node:http';
-import { getFreePort, type RedisServer, startService, waitFor } from '@tasktier/testkit';
+import { getFreePort, type RedisServer, serviceScript, startService, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendScript, startRedis } from './helpers.ts';
+import { startRedis } from './helpers.ts';
 
 let redis: RedisServer;
 
@@ -39,7 +39,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const base = `http://127.0.0.1:${port}`;
     const service = await startService({
       name: 'backend',
-      script: backendScript(),
+      script: serviceScript('backend'),
       env: { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, DRAIN_DELAY_MS: '1500' },
       readyUrl: `${base}/readyz`,
     });
@@ -73,7 +73,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const base = `http://127.0.0.1:${port}`;
     const service = await startService({
       name: 'backend',
-      script: backendScript(),
+      script: serviceScript('backend'),
       env: { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, DRAIN_DELAY_MS: '300' },
       readyUrl: `${base}/readyz`,
     });

@@ -1,8 +1,17 @@
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getFreePort, type RedisServer, repoRoot, type Service, startRedis, startService } from '@tasktier/testkit';
+import {
+  getFreePort,
+  type RedisServer,
+  repoRoot,
+  run,
+  type Service,
+  serviceScript,
+  startRedis,
+  startService,
+} from '@tasktier/testkit';
 
 export { repoRoot };
 
@@ -12,7 +21,6 @@ export const paths = {
   generateAcl: join(repoRoot, 'deploy/redis/generate-acl'),
   aclTemplate: join(repoRoot, 'deploy/redis/users.acl.template'),
   durability: (level: DurabilityLevel) => join(repoRoot, `deploy/redis/durability-${level}.conf`),
-  backendScript: join(repoRoot, 'services/backend/dist/server.js'),
   shimSource: join(repoRoot, 'test/durability/lib/page-cache-shim.c'),
 };
 
@@ -39,14 +47,6 @@ export function confArgs(file: string): string[] {
   return args;
 }
 
-/** The backend's production bundle; `npm test` builds it before the suites. */
-export function backendScript(): string {
-  if (!existsSync(paths.backendScript)) {
-    throw new Error(`${paths.backendScript} is missing: run \`npm run build -w @tasktier/backend\` first`);
-  }
-  return paths.backendScript;
-}
-
 export interface Backend {
   url: string;
   service: Service;
@@ -63,7 +63,7 @@ export async function startBackend(
   const url = `http://127.0.0.1:${port}`;
   const service = await startService({
     name: 'backend',
-    script: backendScript(),
+    script: serviceScript('backend'),
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -158,28 +158,20 @@ export interface ScriptResult {
 }
 
 /** Runs one of the deploy scripts; never throws on a non-zero exit. */
-export function runScript(
+export async function runScript(
   file: string,
   args: string[],
   env: Record<string, string> = {},
   options: { command?: string[]; timeoutMs?: number; pathOnly?: string } = {},
 ): Promise<ScriptResult> {
-  const started = performance.now();
   const [command, ...prefix] = options.command ?? [file];
-  const fullEnv: NodeJS.ProcessEnv = options.pathOnly
-    ? { PATH: options.pathOnly, HOME: process.env.HOME ?? '/root', ...env }
-    : { ...process.env, ...env };
-  return new Promise((resolve) => {
-    execFile(
-      command!,
-      [...prefix, ...(options.command ? [file] : []), ...args],
-      { env: fullEnv, timeout: options.timeoutMs ?? 60_000, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr, ms: performance.now() - started });
-      },
-    );
+  const result = await run(command as string, [...prefix, ...(options.command ? [file] : []), ...args], {
+    ...(options.pathOnly
+      ? { inheritEnv: false, env: { PATH: options.pathOnly, HOME: process.env.HOME ?? '/root', ...env } }
+      : { env }),
+    timeoutMs: options.timeoutMs ?? 60_000,
   });
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr, ms: result.ms };
 }
 
 export type { RedisServer };

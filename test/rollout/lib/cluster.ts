@@ -1,10 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { getFreePort, type RedisServer, repoRoot, startRedis, waitFor } from '@tasktier/testkit';
-import { type Nginx, type Routes, startNginx } from './nginx.ts';
+import {
+  getFreePort,
+  type Proc,
+  type RedisServer,
+  serviceScriptPath,
+  spawnProcess,
+  startRedis,
+  waitFor,
+} from '@tasktier/testkit';
+import { type Ingress, type Routes, startIngress } from './nginx.ts';
 
 /**
  * The cluster stand-in: what Kubernetes does during a rollout, played by processes on this machine.
@@ -61,10 +68,12 @@ export interface ReplicaEvent {
 }
 
 let replicaCounter = 0;
+/** How much of a replica's output is kept (for the summary of a replica that failed). */
+const OUTPUT_KEPT = 64 * 1024;
 
 export class Replica {
   readonly name: string;
-  child?: ChildProcess;
+  proc?: Proc;
   ready = false;
   readySince = 0;
   terminating = false;
@@ -73,7 +82,6 @@ export class Replica {
   restarts = 0;
   readonly signals: string[] = [];
   readonly exits: { code: number | null; signal: string | null }[] = [];
-  private lines: string[] = [];
   private probe?: NodeJS.Timeout;
   private probeFailures = 0;
   private restartTimer?: NodeJS.Timeout;
@@ -94,38 +102,39 @@ export class Replica {
   }
 
   get alive(): boolean {
-    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return this.proc?.running() ?? false;
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.proc?.pid;
   }
 
+  /** The newest of its output (all its runs). */
   output(): string {
-    return this.lines.join('');
+    return this.earlier + (this.proc?.output() ?? '');
   }
+
+  private earlier = '';
 
   /** Starts the process and the kubelet's readiness probe. */
   launch(): void {
-    const script = join(repoRoot, 'services', this.tier, 'dist', 'server.js');
-    const env: Record<string, string> = {
-      ...this.cluster.baseEnv(this.tier, this.slot),
-      PORT: String(this.port),
-      APP_VERSION: this.release.version,
-      ...(this.release.env?.[this.tier] ?? {}),
-    };
-    const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    const keep = (chunk: Buffer) => {
-      this.lines.push(chunk.toString());
-      if (this.lines.length > 200) this.lines.splice(0, this.lines.length - 200);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    const reap = () => child.kill('SIGKILL');
-    process.once('exit', reap);
-    child.once('exit', (code, signal) => {
-      process.removeListener('exit', reap);
+    this.earlier = this.output().slice(-OUTPUT_KEPT);
+    const proc = spawnProcess({
+      name: this.name,
+      command: process.execPath,
+      args: [serviceScriptPath(this.tier)],
+      // Only what a pod's container gets: its manifest's environment.
+      inheritEnv: false,
+      env: {
+        ...this.cluster.baseEnv(this.tier, this.slot),
+        PORT: String(this.port),
+        APP_VERSION: this.release.version,
+        ...(this.release.env?.[this.tier] ?? {}),
+      },
+      keepChars: OUTPUT_KEPT,
+    });
+    this.proc = proc;
+    proc.child.once('exit', (code, signal) => {
       this.exits.push({ code, signal });
       this.onExit();
     });
@@ -184,13 +193,13 @@ export class Replica {
     this.terminating = true;
     clearInterval(this.probe);
     clearTimeout(this.restartTimer);
-    this.child?.kill('SIGKILL');
+    this.proc?.signal('SIGKILL');
   }
 
   /** A crash: SIGKILL, nothing flushed. The kubelet restarts it. */
   kill(): void {
     this.signals.push('SIGKILL');
-    this.child?.kill('SIGKILL');
+    this.proc?.signal('SIGKILL');
   }
 
   /**
@@ -208,10 +217,10 @@ export class Replica {
       return this.finished;
     }
     this.signals.push('SIGTERM');
-    this.child?.kill('SIGTERM');
+    this.proc?.signal('SIGTERM');
     const grace = setTimeout(() => {
       this.signals.push('SIGKILL (grace period over)');
-      this.child?.kill('SIGKILL');
+      this.proc?.signal('SIGKILL');
     }, TIMING.terminationGraceMs);
     await this.finished;
     clearTimeout(grace);
@@ -237,7 +246,7 @@ export class Cluster {
 
   private constructor(
     readonly redis: RedisServer,
-    readonly nginx: Nginx,
+    readonly nginx: Ingress,
     readonly servicePorts: Record<Slot, number>,
     private readonly dir: string,
   ) {}
@@ -252,7 +261,7 @@ export class Cluster {
       await getFreePort(),
     ];
     const servicePorts = { blue, green };
-    const nginx = await startNginx(join(dir, 'nginx'), { ingress, preview }, emptyRoutes(servicePorts));
+    const nginx = await startIngress(join(dir, 'nginx'), { ingress, preview }, emptyRoutes(servicePorts));
     return new Cluster(redis, nginx, servicePorts, dir);
   }
 

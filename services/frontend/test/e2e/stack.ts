@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   getFreePort,
   type RedisServer,
   repoRoot,
   type Service,
+  serviceScript,
   startRedis,
   startService,
   waitFor,
@@ -20,8 +20,6 @@ import { expect } from 'vitest';
  */
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const BACKEND_SCRIPT = join(repoRoot, 'services/backend/dist/server.js');
-const FRONTEND_SCRIPT = fileURLToPath(new URL('../../dist/server.js', import.meta.url));
 export const SCREENSHOTS = join(repoRoot, 'test-results/screenshots');
 
 export interface Backend {
@@ -36,13 +34,13 @@ export interface Backend {
 
 /** A backend behind the frontend (trusted on loopback); per-client limits off unless `env` turns them on. */
 export async function startBackend(redis: RedisServer, env: Record<string, string> = {}): Promise<Backend> {
-  if (!existsSync(BACKEND_SCRIPT)) throw new Error(`${BACKEND_SCRIPT} is missing: run npm run build first`);
+  const script = serviceScript('backend');
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   const launch = () =>
     startService({
       name: `backend:${port}`,
-      script: BACKEND_SCRIPT,
+      script,
       env: {
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -77,12 +75,12 @@ export interface Frontend {
 }
 
 export async function startFrontend(backend: Backend): Promise<Frontend> {
-  if (!existsSync(FRONTEND_SCRIPT)) throw new Error(`${FRONTEND_SCRIPT} is missing: run npm run build first`);
+  const script = serviceScript('frontend');
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   const service = await startService({
     name: `frontend:${port}`,
-    script: FRONTEND_SCRIPT,
+    script,
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -1,22 +1,14 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+/**
+ * What the benchmark measures about its processes besides requests: open-file limits, RSS, CPU
+ * time. The processes themselves are started with @tasktier/testkit.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 
 /** File descriptors we would like each process to have: 5,000 event streams need ~10,000 in a frontend. */
 export const WANTED_NOFILE = 65_536;
-
-export interface Proc {
-  name: string;
-  pid: number;
-  child: ChildProcess;
-  /** Milliseconds from spawn to the first 200 of its ready URL (undefined when not measured). */
-  readyMs?: number;
-  logFile: string;
-  stop(): Promise<void>;
-}
 
 /** The soft and hard limits on open files of a process, from /proc. */
 export function fileLimits(pid: number): { soft: number; hard: number } {
@@ -47,97 +39,6 @@ export function raiseFileLimit(): number {
   }
   nofile = fileLimits(process.pid).soft;
   return nofile;
-}
-
-/** GET url, resolving to the status code (0 when the connection failed). One connection per call. */
-export function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
-export interface SpawnOptions {
-  name: string;
-  command: string;
-  args: string[];
-  env?: Record<string, string>;
-  logDir: string;
-  /** Polled every few milliseconds until it answers 200; the time from spawn to then is readyMs. */
-  readyUrl?: string;
-  /** Or: a line the process prints when it is ready (checked in its log file). */
-  readyText?: string;
-  timeoutMs?: number;
-  /** Signal that stops it gracefully (default SIGTERM). */
-  stopSignal?: NodeJS.Signals;
-}
-
-const running = new Set<ChildProcess>();
-
-/** Kills every process still running (SIGKILL): the harness's last resort on errors and Ctrl-C. */
-export function killAll(): void {
-  for (const child of running) child.kill('SIGKILL');
-  running.clear();
-}
-
-/**
- * Starts a process with its own raised open-file limit (through prlimit, which execs the command,
- * so the pid is the process's own), output to a log file (never through a pipe into the harness,
- * whose CPU is the load generator's).
- */
-export async function spawnProc(options: SpawnOptions): Promise<Proc> {
-  const logFile = join(options.logDir, `${options.name}.log`);
-  const fd = openSync(logFile, 'a');
-  const started = performance.now();
-  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', options.command, ...options.args], {
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('exit', () => running.delete(child));
-  const log = () => readFileSync(logFile, 'utf8');
-
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-  let readyMs: number | undefined;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `${options.name} exited before it was ready; its log (${logFile}) ends with:\n${log().slice(-1500)}`,
-      );
-    }
-    if (options.readyUrl && (await httpStatus(options.readyUrl, 500)) === 200) {
-      readyMs = performance.now() - started;
-      break;
-    }
-    if (options.readyText && log().includes(options.readyText)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${options.name} was not ready within ${options.timeoutMs ?? 15_000} ms; see ${logFile}`);
-    }
-    await delay(options.readyUrl ? 2 : 10);
-  }
-
-  return {
-    name: options.name,
-    pid: child.pid ?? 0,
-    child,
-    readyMs,
-    logFile,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(options.stopSignal ?? 'SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(killer);
-    },
-  };
 }
 
 /** Resident set size of a process in bytes (0 when it is gone). */
@@ -269,4 +170,13 @@ export function cpuMeter(procs: Array<{ name: string; pid: number }>): () => Rec
     });
     return used;
   };
+}
+
+/**
+ * How the benchmark runs a process (testkit options): with the raised open-file limit, its output
+ * in <logDir>/<name>.log (never through a pipe into the harness, whose CPU is the load
+ * generator's), and SIGKILL when a stop takes over 15 s.
+ */
+export function benchProcess(logDir: string, name: string) {
+  return { output: { file: join(logDir, `${name}.log`) }, nofile, killAfterMs: 15_000 };
 }
