@@ -131,27 +131,42 @@ export class SseClient {
   }
 
   private refetching?: Promise<void>;
+  private refetchWanted = false;
 
-  /** GET the list (as the UI does after a gap); its ETag starts with the version it reflects. */
+  /**
+   * GET the list (as the UI does after a gap); its ETag starts with the version it reflects. A
+   * refetch asked for while one is under way runs once more after it, as the UI coalesces them:
+   * the one under way may have been answered before the change that asked for the next.
+   */
   private refetch(): Promise<void> {
+    this.refetchWanted = true;
     this.refetching ??= (async () => {
       try {
-        this.refetches++;
-        const response = await fetch(new URL(`/api/lists/${this.listId}/todos`, this.origin));
-        await response.arrayBuffer();
-        const etag = response.headers.get('etag')?.replaceAll('"', '');
-        if (response.status !== 200 || !etag) {
-          this.refetchFailures.push(`HTTP ${response.status}`);
-          return;
+        while (this.refetchWanted) {
+          this.refetchWanted = false;
+          await this.refetchOnce();
         }
-        // The ETag is the list's revision, `<version>.<token>`; nothing rolls Redis back here.
-        this.known = Math.max(this.known, Number.parseInt(etag, 10));
-      } catch (error) {
-        this.refetchFailures.push(errorCode(error));
       } finally {
         this.refetching = undefined;
       }
     })();
     return this.refetching;
+  }
+
+  private async refetchOnce(): Promise<void> {
+    try {
+      this.refetches++;
+      const response = await fetch(new URL(`/api/lists/${this.listId}/todos`, this.origin));
+      await response.arrayBuffer();
+      const etag = response.headers.get('etag')?.replaceAll('"', '');
+      if (response.status !== 200 || !etag) {
+        this.refetchFailures.push(`HTTP ${response.status}`);
+        return;
+      }
+      // The ETag is the list's revision, `<version>.<token>`; nothing rolls Redis back here.
+      this.known = Math.max(this.known, Number.parseInt(etag, 10));
+    } catch (error) {
+      this.refetchFailures.push(errorCode(error));
+    }
   }
 }
