@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LIST_ID_PATTERN, TITLE_MAX_LENGTH } from '@tasktier/contract';
+import * as ui from '@tasktier/contract/constants';
 import { trustedProxies } from '@tasktier/service-kit';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import * as ui from '../ui/src/limits.ts';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -67,6 +67,7 @@ describe('configuration', () => {
   });
 
   it('the UI uses the same limits as the API contract', () => {
+    // The UI imports them from the contract's TypeBox-free module; the API's schemas from its main entry.
     expect(ui.LIST_ID_PATTERN).toBe(LIST_ID_PATTERN);
     expect(ui.TITLE_MAX_LENGTH).toBe(TITLE_MAX_LENGTH);
   });

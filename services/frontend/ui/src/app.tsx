@@ -1,6 +1,6 @@
+import { TITLE_MAX_LENGTH } from '@tasktier/contract/constants';
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { TITLE_MAX_LENGTH } from './limits.ts';
 import type { ListStore, Notice, ViewTodo } from './store.ts';
 import { cleanTitle } from './title.ts';
 

@@ -1,4 +1,5 @@
 import type { Todo } from '@tasktier/contract';
+import { parseChangeEvent } from '@tasktier/contract/constants';
 import * as api from './api.ts';
 import { ApiError } from './api.ts';
 import { openEventStream } from './event-stream.ts';
@@ -346,14 +347,15 @@ export class ListStore {
     this.reconnects = 0;
     this.streamUp = true;
     this.setStreamOffline(false);
-    // (Re)connected: whatever happened while we were away, catch up.
-    const revision = parseRevision(data);
+    // (Re)connected: whatever happened while we were away, catch up. The ready event ({version,
+    // revision}) parses as a change event does.
+    const revision = parseChangeEvent(data)?.revision;
     if (revision === undefined || revision !== this.revision || this.requestsFailing) this.refresh();
   }
 
   private onChange(data: string): void {
     // Without a revision (an older backend) every change is news.
-    const revision = parseRevision(data);
+    const revision = parseChangeEvent(data)?.revision;
     if (revision === undefined || revision !== this.revision) this.refresh();
   }
 
@@ -434,16 +436,6 @@ export class ListStore {
     }));
     for (const { op } of this.entries) todos = apply(todos, op);
     return todos;
-  }
-}
-
-/** The `revision` of a ready or change event (`<version>.<token>`); undefined from a backend that sends none. */
-function parseRevision(data: string): string | undefined {
-  try {
-    const revision = (JSON.parse(data) as { revision?: unknown }).revision;
-    return typeof revision === 'string' ? revision : undefined;
-  } catch {
-    return undefined;
   }
 }
 
