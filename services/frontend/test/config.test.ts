@@ -77,7 +77,9 @@ describe('configuration', () => {
     const constants = readFileSync(fileURLToPath(import.meta.resolve('@tasktier/contract/constants')), 'utf8');
     expect(constants).not.toMatch(/^\s*(import|export .* from)\b/m);
     const uiDir = fileURLToPath(new URL('../ui/src/', import.meta.url));
-    for (const file of readdirSync(uiDir).filter((name) => /\.tsx?$/.test(name))) {
+    const files = readdirSync(uiDir, { recursive: true, encoding: 'utf8' }).filter((name) => /\.tsx?$/.test(name));
+    expect(files).toContain('main.tsx');
+    for (const file of files) {
       const source = readFileSync(`${uiDir}${file}`, 'utf8');
       const runtime = [...source.matchAll(/^import (?!type )[^;]*from '(@tasktier\/[^']+)'/gm)].map((m) => m[1]);
       expect(

@@ -1,7 +1,7 @@
 import { TITLE_MAX_LENGTH } from '@tasktier/contract/constants';
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { ListStore, Notice, ViewTodo } from './store.ts';
+import type { ListStore, Notice, ViewTodo } from './store/list-store.ts';
 import { cleanTitle } from './title.ts';
 
 /**

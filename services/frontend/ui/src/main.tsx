@@ -4,7 +4,7 @@ import { LIST_ID_PATTERN } from '@tasktier/contract/constants';
 import { render } from 'preact';
 import { App, NotFound } from './app.tsx';
 import { NewList } from './new-list.ts';
-import { ListStore } from './store.ts';
+import { ListStore } from './store/list-store.ts';
 
 const root = document.getElementById('app')!;
 const LIST_PATH = /^\/l\/([^/]+)\/?$/;
