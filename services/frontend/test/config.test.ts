@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LIST_ID_PATTERN, TITLE_MAX_LENGTH } from '@tasktier/contract';
+import * as ui from '@tasktier/contract/constants';
 import { trustedProxies } from '@tasktier/service-kit';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import * as ui from '../ui/src/limits.ts';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -67,6 +67,7 @@ describe('configuration', () => {
   });
 
   it('the UI uses the same limits as the API contract', () => {
+    // The UI imports them from the contract's TypeBox-free module; the API's schemas from its main entry.
     expect(ui.LIST_ID_PATTERN).toBe(LIST_ID_PATTERN);
     expect(ui.TITLE_MAX_LENGTH).toBe(TITLE_MAX_LENGTH);
   });
@@ -76,7 +77,9 @@ describe('configuration', () => {
     const constants = readFileSync(fileURLToPath(import.meta.resolve('@tasktier/contract/constants')), 'utf8');
     expect(constants).not.toMatch(/^\s*(import|export .* from)\b/m);
     const uiDir = fileURLToPath(new URL('../ui/src/', import.meta.url));
-    for (const file of readdirSync(uiDir).filter((name) => /\.tsx?$/.test(name))) {
+    const files = readdirSync(uiDir, { recursive: true, encoding: 'utf8' }).filter((name) => /\.tsx?$/.test(name));
+    expect(files).toContain('main.tsx');
+    for (const file of files) {
       const source = readFileSync(`${uiDir}${file}`, 'utf8');
       const runtime = [...source.matchAll(/^import (?!type )[^;]*from '(@tasktier\/[^']+)'/gm)].map((m) => m[1]);
       expect(

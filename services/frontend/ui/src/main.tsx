@@ -2,9 +2,10 @@ import 'todomvc-app-css/index.css';
 import './app.css';
 import { LIST_ID_PATTERN } from '@tasktier/contract/constants';
 import { render } from 'preact';
-import { App, NotFound } from './app.tsx';
+import { App } from './app/app.tsx';
+import { NotFound } from './app/not-found.tsx';
 import { NewList } from './new-list.ts';
-import { ListStore } from './store.ts';
+import { ListStore } from './store/list-store.ts';
 
 const root = document.getElementById('app')!;
 const LIST_PATH = /^\/l\/([^/]+)\/?$/;

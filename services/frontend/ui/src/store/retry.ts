@@ -1,4 +1,4 @@
-import type { ApiError } from './api.ts';
+import type { ApiError } from '../api.ts';
 
 /** After a failed request, retry after these delays (ms), the last one repeating. */
 const RETRY_DELAYS = [500, 1000, 2000, 4000, 8000];

@@ -1,1 +1,0 @@
-export { LIST_ID_PATTERN, TITLE_MAX_LENGTH } from '@tasktier/contract/constants';
