@@ -34,34 +34,53 @@ function needs(
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-// One project per suite. Suites that start browsers, containers or load run their files one at a
+// Every test project, defined here and nowhere else. A service's unit and API tests live beside it
+// (services/*/test); the system suites live under test/, one folder per subject, each folder one
+// project of the same name. Suites that start browsers, containers or load run their files one at a
 // time (fileParallelism: false): the machines have two cores.
 export default defineConfig({
   test: {
     projects: [
-      // What the repository promises about itself (the system package list and the README); reads files only.
-      { test: { name: 'repository', include: ['test/*.test.ts'] } },
+      // What the repository promises about itself (the system package list, the folder maps); reads files only.
+      { test: { name: 'repository', include: ['test/repository/**/*.test.ts'] } },
       { test: { name: 'backend', include: ['services/backend/test/**/*.test.ts'], ...processSuite } },
+      { test: { name: 'frontend', include: ['services/frontend/test/**/*.test.ts'], ...processSuite } },
+      // The Kubernetes verification suite. Render/validate/PSS/network-policy tests need only `kubectl`;
+      // podman.test.ts also needs podman and the images (it says itself what it skipped and why).
+      { test: { name: 'k8s', include: ['test/k8s/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 300_000 } },
+      // Images and the compose stack: compose-file.test.ts checks the committed files (fast, no engine);
+      // stack.test.ts and podman-compose.test.ts build the images and run the stack with podman (minutes;
+      // they take /tmp/tasktier-heavy.lock themselves unless TASKTIER_HEAVY_LOCK_HELD=1, and say
+      // themselves what they skipped and why).
       {
         test: {
-          name: 'frontend',
-          include: ['services/frontend/test/**/*.test.ts'],
-          exclude: ['services/frontend/test/e2e/**'],
-          ...processSuite,
+          name: 'containers',
+          include: ['test/containers/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          // Waiting for the heavy lock, building stand-ins and images, starting the stack.
+          hookTimeout: 45 * 60_000,
         },
       },
-      // The Kubernetes verification suite; its podman test says itself what it skipped and why.
-      'deploy/k8s/vitest.config.ts',
-      // Images and the compose stack, built and run with podman; says itself what it skipped and why.
-      'containers/vitest.config.ts',
-      // Durability: kill -9 under load, storage full, ACL, backup and restore (real redis-server).
-      'test/durability/vitest.config.ts',
-      // deploy/scripts/rollout and blue-green against a stand-in kubectl (no API server can run here).
-      'deploy/scripts/vitest.config.ts',
+      // Durability: kill -9 under load, storage full, ACL, backup and restore (real redis-server, the real
+      // backend bundle built by `npm test`, the real deploy scripts).
+      {
+        test: {
+          name: 'durability',
+          include: ['test/durability/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+        },
+      },
+      // deploy/scripts/rollout and blue-green run as users run them, against a stand-in kubectl that
+      // records calls and answers from fixtures (no API server can run here).
+      { test: { name: 'deploy-scripts', include: ['test/deploy-scripts/**/*.test.ts'], testTimeout: 60_000 } },
+      // The browser suite: Chromium against the real stack.
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {
         test: {
-          name: 'frontend-e2e',
-          include: ['services/frontend/test/e2e/**/*.test.ts'],
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
@@ -72,13 +91,27 @@ export default defineConfig({
         },
       }),
       // The benchmark harness in --quick mode: it runs and reports every figure (never judged by value).
-      ...needs(works('nginx', ['-v']), 'nginx not found (apt-get install -y nginx)', 'bench/vitest.config.ts'),
-      // Zero-downtime rollouts under load: 2+2 replicas behind nginx (the Ingress stand-in).
-      ...needs(
-        works('nginx', ['-v']),
-        'nginx not found (apt-get install -y nginx libnginx-mod-stream)',
-        'test/rollout/vitest.config.ts',
-      ),
+      // About 30 s of load on both cores, so its file runs alone.
+      ...needs(works('nginx', ['-v']), 'nginx not found (apt-get install -y nginx)', {
+        test: {
+          name: 'bench',
+          include: ['test/bench/**/*.test.ts'],
+          testTimeout: 200_000,
+          hookTimeout: 200_000,
+          fileParallelism: false,
+        },
+      }),
+      // Zero-downtime rollouts under load: 2+2 replicas behind nginx (the Ingress stand-in). Processes,
+      // nginx, Redis and load on a 2-core machine: run it alone (`npm run test:rollout`).
+      ...needs(works('nginx', ['-v']), 'nginx not found (apt-get install -y nginx libnginx-mod-stream)', {
+        test: {
+          name: 'rollout',
+          include: ['test/rollout/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      }),
     ],
   },
 });

@@ -3,11 +3,11 @@
 // makes it fail instead of being silently dropped, so what runs is what the file says.
 //
 // Kept only for what no compose implementation here does. Debian 12's podman-compose 1.0.3
-// (containers/test/podman-compose.test.ts runs the stack with it) ignores pids_limit,
+// (test/containers/podman-compose.test.ts runs the stack with it) ignores pids_limit,
 // memswap_limit, the networks' ipam subnet (the backend's TRUST_PROXY names it),
 // stop_grace_period and profiles, and does not wait for depends_on's service_healthy. Healthchecks
 // here run only when asked (`podman healthcheck run`: podman's timers need systemd, which this
-// machine does not run), so this runner polls them itself. containers/test/stack.test.ts uses it
+// machine does not run), so this runner polls them itself. test/containers/stack.test.ts uses it
 // to prove those promises of compose.yaml; docker-compose 1.29 over podman's socket was not tried.
 //
 //   tsx no-registry/compose-podman.ts up [--project NAME]    start the stack, wait until healthy

@@ -9,7 +9,7 @@
 // compose.yaml mounts those same files. A local redis-server cannot load base/redis.conf itself
 // (`dir /data` and the includes of /etc/redis/*), so the generated files hold its settings
 // without the server's place (bind, port, dir, logs, includes), which `npm start` and the tests
-// give on the command line, plus the level. deploy/k8s/test/redis-durability.test.ts fails when
+// give on the command line, plus the level. test/k8s/redis-durability.test.ts fails when
 // a generated file differs from what this writes.
 //
 //   npx tsx deploy/redis/durability-levels.ts          rewrite both files

@@ -7,6 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  dockerfileArgDefaults,
+  dockerfilePath,
+  imageBuildArgs,
+  projectVersion,
+  repoRoot,
+  services,
+} from '../../containers/engine.ts';
+import {
   type ComposeFile,
   durationSeconds,
   interpolate,
@@ -17,14 +25,6 @@ import {
   startOrder,
 } from '../../no-registry/compose-podman.ts';
 import { labelRecipe } from '../../no-registry/standin-base-images.ts';
-import {
-  dockerfileArgDefaults,
-  dockerfilePath,
-  imageBuildArgs,
-  projectVersion,
-  repoRoot,
-  services,
-} from '../engine.ts';
 
 const composeFile = join(repoRoot, 'compose.yaml');
 const initSecrets = join(repoRoot, 'deploy/compose/init-secrets');

@@ -1,6 +1,5 @@
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { k8sDir } from './render.ts';
 import { type Finding, type K8sObject, ref } from './types.ts';
 
 /**
@@ -86,7 +85,7 @@ let previousProgram: ts.Program | undefined;
 /** Checks that every field name of every object exists in its type (see the module comment). */
 export function validateFieldNames(objects: readonly K8sObject[]): Finding[] {
   const findings: Finding[] = [];
-  const fileName = join(k8sDir, 'test', '__rendered_objects__.ts');
+  const fileName = fileURLToPath(new URL('../__rendered_objects__.ts', import.meta.url));
   const lines: string[] = [];
   const owners: { firstLine: number; object: K8sObject }[] = [];
   objects.forEach((object, index) => {

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectEngine, repoRoot, run } from '../../containers/engine.ts';
 import { buildStandins } from '../../no-registry/standin-base-images.ts';
-import { detectEngine, repoRoot, run } from '../engine.ts';
 import { acquireHeavyLock } from './heavy-lock.ts';
 
 const log = (line: string): void => {

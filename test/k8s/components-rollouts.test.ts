@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'vitest';
-import { PREVIEW_SERVICE, SLOT_LABEL } from '../../scripts/lib/names.ts';
+import { PREVIEW_SERVICE, SLOT_LABEL } from '../../deploy/scripts/lib/names.ts';
 import { expectedFlows } from './lib/expectations.ts';
 import {
   connectionMatrix,

@@ -11,7 +11,7 @@ import { k8sDir, listComponents, parseManifests } from './lib/render.ts';
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'test' && dir === k8sDir ? [] : files(path);
+    if (entry.isDirectory()) return files(path);
     return [path];
   });
 }

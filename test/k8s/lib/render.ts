@@ -3,15 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { repoRoot } from '@tasktier/testkit';
 import { parse, parseAllDocuments } from 'yaml';
 import type { K8sObject } from './types.ts';
 
 const execFileAsync = promisify(execFile);
 
 /** deploy/k8s/ in the repository. */
-export const k8sDir = fileURLToPath(new URL('../../', import.meta.url));
+export const k8sDir = join(repoRoot, 'deploy/k8s');
 
 /** The kustomizations a user applies (base is rendered too: overlays build on it). */
 export const TARGETS = ['base', 'overlays/dev', 'overlays/prod'] as const;

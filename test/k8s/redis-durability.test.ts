@@ -7,7 +7,7 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { afterAll, describe, expect, test } from 'vitest';
-import { generatedPath, LEVELS, render, SOURCES } from '../../redis/durability-levels.ts';
+import { generatedPath, LEVELS, render, SOURCES } from '../../deploy/redis/durability-levels.ts';
 import { checkArchitecture } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
 import { connectionMatrix, flowName } from './lib/netpol.ts';

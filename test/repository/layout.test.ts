@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot } from '@tasktier/testkit';
 import { describe, expect, it } from 'vitest';
 
 // The folder maps in README.md ("Repository layout") and docs/architecture.md ("The repository")
 // name what is in the tree: every path they name exists, and every folder a newcomer would look
 // for (each top-level one, and each one under packages/, services/, deploy/ and test/) is named.
 
-const root = join(import.meta.dirname, '..');
+const root = repoRoot;
 const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
 
 /** The paths a map names: the first word of each line of the first code block after `heading`. */

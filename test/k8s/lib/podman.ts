@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { repoRoot } from '@tasktier/testkit';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
@@ -68,10 +69,9 @@ export async function buildMissingImages(images: readonly string[]): Promise<voi
   }
   if (missing.length === 0) return;
   process.stdout.write(`[k8s/podman] building ${missing.join(', ')} (stand-in bases, then npm run images)\n`);
-  const root = new URL('../../../../', import.meta.url).pathname;
   for (const script of [['no-registry/standin-base-images.ts'], ['scripts/build-images.ts', '--quiet']]) {
     const result = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', ...script], { cwd: root, stdio: 'inherit' });
+      const child = spawn(process.execPath, ['--import', 'tsx', ...script], { cwd: repoRoot, stdio: 'inherit' });
       child.once('exit', resolve);
       child.once('error', () => resolve(-1));
     });

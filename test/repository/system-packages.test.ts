@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot } from '@tasktier/testkit';
 import { describe, expect, it } from 'vitest';
 
 // test/system-packages.txt is the one list of the Debian packages the suites need: .ci/run
 // installs it, and README.md shows it as the line a new user copies. This keeps the two in step.
 
-const root = join(import.meta.dirname, '..');
+const root = repoRoot;
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 
 /** The packages of the list, as .ci/run reads it: comments and blank lines dropped. */

@@ -21,6 +21,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { getFreePort, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  detectEngine,
+  megabytes,
+  projectVersion,
+  repoRoot,
+  run,
+  type ServiceName,
+  services,
+} from '../../containers/engine.ts';
+import {
   containerName,
   down,
   healthy,
@@ -30,7 +39,6 @@ import {
   up,
 } from '../../no-registry/compose-podman.ts';
 import { buildStandins } from '../../no-registry/standin-base-images.ts';
-import { detectEngine, megabytes, projectVersion, repoRoot, run, type ServiceName, services } from '../engine.ts';
 import { acquireHeavyLock } from './heavy-lock.ts';
 
 const log = (line: string): void => {

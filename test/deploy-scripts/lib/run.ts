@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repoRoot } from '@tasktier/testkit';
 
 /**
  * Runs a deploy script (the real executable) with kubectl replaced by the stand-in in
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
  * a cluster nobody runs.
  */
 
-export const scriptsDir = fileURLToPath(new URL('../../', import.meta.url));
+export const scriptsDir = join(repoRoot, 'deploy/scripts');
 const standIn = fileURLToPath(new URL('./kubectl-stand-in.mjs', import.meta.url));
 const REAL_KUBECTL = ['/usr/local/bin/kubectl', '/usr/bin/kubectl'].find((path) => existsSync(path)) ?? 'kubectl';
 

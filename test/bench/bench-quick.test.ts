@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunResult, repoRoot, run as runCommand } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BenchResults } from '../lib/results.ts';
-import { LIMITS_PATH, LIMITS_WORKLOADS, PATHS, WORKLOAD_LABELS, WORKLOADS } from '../lib/results.ts';
+import type { BenchResults } from '../../bench/lib/results.ts';
+import { LIMITS_PATH, LIMITS_WORKLOADS, PATHS, WORKLOAD_LABELS, WORKLOADS } from '../../bench/lib/results.ts';
 
 /** Runs the harness as `npm run bench` does (tsx), without a shell. */
 async function bench(args: string[], timeoutMs = 150_000): Promise<RunResult> {
