@@ -23,3 +23,11 @@ export function sendProblem(
     .type(`${PROBLEM_CONTENT_TYPE}; charset=utf-8`)
     .send(JSON.stringify(problem));
 }
+
+/**
+ * Retry-After (seconds) for a refusal that many clients meet at once, such as a full stream cap:
+ * drawn between 2 and 5 s, so that they come back spread out rather than together.
+ */
+export function spreadRetryAfter(): string {
+  return String(2 + Math.floor(Math.random() * 4));
+}

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, Problem, parseChangeEvent, type ReadyEvent } from '@tasktier/contract';
-import { sendProblem } from '@tasktier/service-kit';
+import { sendProblem, spreadRetryAfter } from '@tasktier/service-kit';
 import type { FastifyReply } from 'fastify';
 import { SubscribeError } from './event-hub.ts';
 import type { StreamLeases } from './stream-leases.ts';
@@ -26,11 +26,8 @@ function retryHintMs(): number {
   return 1000 + Math.floor(Math.random() * 4000);
 }
 
-/** Retry-After for a refused stream, spread too, for the same reason. */
-const retryAfterSeconds = () => String(2 + Math.floor(Math.random() * 4));
-
 function refuse(reply: FastifyReply, status: 429 | 503, detail: string, slug: string) {
-  reply.header('retry-after', retryAfterSeconds());
+  reply.header('retry-after', spreadRetryAfter());
   return sendProblem(reply, status, detail, slug);
 }
 

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import compress from '@fastify/compress';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
-import { sendProblem } from '@tasktier/service-kit';
+import { sendProblem, spreadRetryAfter } from '@tasktier/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { UpstreamFailures } from './failures.ts';
 import { type ForwardOptions, forward } from './forward.ts';
@@ -105,8 +105,8 @@ async function eventsRoute(app: FastifyInstance, options: RouteOptions) {
   app.get('/api/lists/:listId/events', { config: { longLived: true } }, (request, reply) => {
     if (active >= options.eventStreams) {
       // Refused at once: waiting for a pool connection would leave the browser without an answer
-      // for as long as other streams stay open. Retry-After spread so refused browsers come back apart.
-      reply.header('retry-after', String(2 + Math.floor(Math.random() * 4)));
+      // for as long as other streams stay open.
+      reply.header('retry-after', spreadRetryAfter());
       return sendProblem(
         reply,
         503,
