@@ -2,16 +2,14 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   addTodos,
-  type Backend,
   createList,
-  type Frontend,
   launchBrowser,
   newPage,
   type RedisServer,
   screenshot,
-  startBackend,
-  startFrontend,
   startRedis,
+  startTier,
+  type Tier,
   titles,
 } from './stack.ts';
 
@@ -20,11 +18,10 @@ import {
 // and how the page waits out a refusal before asking again.
 
 let redis: RedisServer;
-let backend: Backend;
-let frontend: Frontend;
+/** One list a minute from an address. */
+let limited: Tier;
 /** Limits off: lists for the tests that play the refusals themselves. */
-let plainBackend: Backend;
-let plainFrontend: Frontend;
+let plain: Tier;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -33,25 +30,21 @@ let network: string[];
 
 beforeAll(async () => {
   redis = await startRedis();
-  backend = await startBackend(redis, { RATE_LIMITS: 'on', LIST_CREATES_PER_MINUTE: '1' });
-  frontend = await startFrontend(backend);
-  plainBackend = await startBackend(redis);
-  plainFrontend = await startFrontend(plainBackend);
+  limited = await startTier(redis, { RATE_LIMITS: 'on', LIST_CREATES_PER_MINUTE: '1' });
+  plain = await startTier(redis);
   browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
-  await frontend?.service.stop();
-  await backend?.stop();
-  await plainFrontend?.service.stop();
-  await plainBackend?.stop();
+  await limited?.stop();
+  await plain?.stop();
   await redis?.destroy();
 });
 afterEach(async ({ task }) => {
   if (task.result?.state === 'fail') {
     console.log(`failed: ${task.name}\npage: ${page.url()}\nbrowser problems: ${problems.join(' | ') || 'none'}`);
     console.log(`API traffic of the page:\n${network.join('\n')}`);
-    console.log(`backend output (tail):\n${backend.service.output().slice(-3000) || '(none)'}`);
+    console.log(`backend output (tail):\n${limited.backend.service.output().slice(-3000) || '(none)'}`);
   }
   // The refusals are logged by the browser as failed loads; anything else is a problem.
   expect(problems.filter((problem) => !/status of (429|503)/.test(problem))).toEqual([]);
@@ -65,14 +58,14 @@ describe('rate limits', () => {
     // Spend this minute's one list from the browser's address (already spent if this is a retry).
     let status = 0;
     for (let attempt = 0; attempt < 2 && status !== 429; attempt++) {
-      status = (await fetch(`${frontend.url}/api/lists`, { method: 'POST' })).status;
+      status = (await fetch(`${limited.frontend.url}/api/lists`, { method: 'POST' })).status;
     }
     expect(status, 'a second list within the minute, with LIST_CREATES_PER_MINUTE=1').toBe(429);
     let creates = 0;
     page.on('request', (request) => {
       if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/lists') creates++;
     });
-    await page.goto(`${frontend.url}/`);
+    await page.goto(`${limited.frontend.url}/`);
     await addTodos(page, 'milk');
 
     const notice = page.getByRole('status').locator('.banner-limited');
@@ -105,7 +98,7 @@ describe('rate limits', () => {
     context = await browser.newContext({ viewport: { width: 800, height: 700 } });
     ({ page, problems, network } = await newPage(context));
     await pauseClock(page);
-    const listId = await createList(plainFrontend.url);
+    const listId = await createList(plain.frontend.url);
     const asked = { events: 0, todos: 0 };
     await page.route(`**/api/lists/${listId}/events`, async (route) => {
       asked.events++;
@@ -118,7 +111,7 @@ describe('rate limits', () => {
       if (asked.todos === 1) await route.fulfill(refuse(503, 'urn:tasktier:problem:overloaded'));
       else await route.continue();
     });
-    await page.goto(`${plainFrontend.url}/l/${listId}`);
+    await page.goto(`${plain.frontend.url}/l/${listId}`);
     const notice = page.locator('.banner-limited');
     await notice.waitFor({ timeout: 10_000 });
     expect(await notice.textContent()).toMatch(
@@ -137,7 +130,7 @@ describe('rate limits', () => {
     await expect.poll(() => asked.todos, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
     await notice.waitFor({ state: 'detached' });
     // Live again: a change made elsewhere shows.
-    await addThroughApi(plainFrontend.url, listId, 'from elsewhere');
+    await addThroughApi(plain.frontend.url, listId, 'from elsewhere');
     await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['from elsewhere']);
   });
 
@@ -148,7 +141,7 @@ describe('rate limits', () => {
     ({ page, problems, network } = await newPage(context));
     await countChangeEvents(page);
     await pauseClock(page);
-    const listId = await createList(plainFrontend.url);
+    const listId = await createList(plain.frontend.url);
     let refusing = false;
     let refused = 0;
     /** On from the refusal until the test turns it off: the GETs seen meanwhile. */
@@ -162,22 +155,22 @@ describe('rate limits', () => {
       waiting = true;
       await route.fulfill(refuse(429, 'urn:tasktier:problem:rate-limited'));
     });
-    await page.goto(`${plainFrontend.url}/l/${listId}`);
+    await page.goto(`${plain.frontend.url}/l/${listId}`);
     await page.locator('.todoapp[aria-busy="false"]').waitFor();
     // The stream is up: a change made elsewhere shows.
-    await addThroughApi(plainFrontend.url, listId, 'one');
+    await addThroughApi(plain.frontend.url, listId, 'one');
     await expect.poll(() => titles(page), { timeout: 10_000 }).toEqual(['one']);
 
     // Reads are refused from now on; the next change event's refresh gets the 429.
     refusing = true;
-    await addThroughApi(plainFrontend.url, listId, 'two');
+    await addThroughApi(plain.frontend.url, listId, 'two');
     const notice = page.locator('.banner-limited');
     await notice.waitFor({ timeout: 10_000 });
     expect(await notice.textContent()).toBe('Too many requests from your network: the list updates again in 2 s.');
     expect(refused).toBe(1);
     // Two more changes elsewhere during the wait: their events arrive, and ask nothing.
-    await addThroughApi(plainFrontend.url, listId, 'three');
-    await addThroughApi(plainFrontend.url, listId, 'four');
+    await addThroughApi(plain.frontend.url, listId, 'three');
+    await addThroughApi(plain.frontend.url, listId, 'four');
     await expect.poll(() => changeEvents(page), { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
     await settled(page);
     waiting = false;

@@ -2,16 +2,14 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   addTodos,
-  type Backend,
   createList,
   eventually,
-  type Frontend,
   launchBrowser,
   newPage,
   type RedisServer,
-  startBackend,
-  startFrontend,
   startRedis,
+  startTier,
+  type Tier,
   titles,
 } from './stack.ts';
 
@@ -20,35 +18,27 @@ import {
 
 let redis: RedisServer;
 /** One list a minute from an address. */
-let creates: { backend: Backend; frontend: Frontend };
+let creates: Tier;
 /** One write a minute from an address. */
-let writes: { backend: Backend; frontend: Frontend };
+let writes: Tier;
 /** Lists of at most 1 KiB, limits off. */
-let small: { backend: Backend; frontend: Frontend };
+let small: Tier;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let problems: string[];
 let network: string[];
 
-async function stack(env: Record<string, string>) {
-  const backend = await startBackend(redis, env);
-  return { backend, frontend: await startFrontend(backend) };
-}
-
 beforeAll(async () => {
   redis = await startRedis();
-  creates = await stack({ RATE_LIMITS: 'on', LIST_CREATES_PER_MINUTE: '1' });
-  writes = await stack({ RATE_LIMITS: 'on', WRITES_PER_MINUTE: '1' });
-  small = await stack({ MAX_LIST_BYTES: '1024' });
+  creates = await startTier(redis, { RATE_LIMITS: 'on', LIST_CREATES_PER_MINUTE: '1' });
+  writes = await startTier(redis, { RATE_LIMITS: 'on', WRITES_PER_MINUTE: '1' });
+  small = await startTier(redis, { MAX_LIST_BYTES: '1024' });
   browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
-  for (const { backend, frontend } of [creates, writes, small]) {
-    await frontend?.service.stop();
-    await backend?.stop();
-  }
+  for (const tier of [creates, writes, small]) await tier?.stop();
   await redis?.destroy();
 });
 afterEach(async ({ task }) => {

@@ -32,6 +32,26 @@ export interface Backend {
   restart(): Promise<void>;
 }
 
+/** A backend and the frontend in front of it, as a pod of each; `stop()` stops both, frontend first. */
+export interface Tier {
+  backend: Backend;
+  frontend: Frontend;
+  stop(): Promise<void>;
+}
+
+export async function startTier(redis: RedisServer, env: Record<string, string> = {}): Promise<Tier> {
+  const backend = await startBackend(redis, env);
+  const frontend = await startFrontend(backend);
+  return {
+    backend,
+    frontend,
+    stop: async () => {
+      await frontend.service.stop();
+      await backend.stop();
+    },
+  };
+}
+
 /** A backend behind the frontend (trusted on loopback); per-client limits off unless `env` turns them on. */
 export async function startBackend(redis: RedisServer, env: Record<string, string> = {}): Promise<Backend> {
   const script = serviceScript('backend');

@@ -2,18 +2,16 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   addTodos,
-  type Backend,
   eventually,
-  type Frontend,
   isFocused,
   launchBrowser,
   newPage,
   openNewList,
   type RedisServer,
   screenshot,
-  startBackend,
-  startFrontend,
   startRedis,
+  startTier,
+  type Tier,
   titles,
   todoItems,
 } from './stack.ts';
@@ -21,8 +19,7 @@ import {
 // The TodoMVC application specification, behaviour by behaviour, against the real stack.
 
 let redis: RedisServer;
-let backend: Backend;
-let frontend: Frontend;
+let tier: Tier;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -32,21 +29,19 @@ let listId: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  backend = await startBackend(redis);
-  frontend = await startFrontend(backend);
+  tier = await startTier(redis);
   browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
-  await frontend?.service.stop();
-  await backend?.stop();
+  await tier?.stop();
   await redis?.destroy();
 });
 
 beforeEach(async () => {
   context = await browser.newContext({ viewport: { width: 800, height: 700 } });
   ({ page, problems, network } = await newPage(context));
-  listId = await openNewList(page, frontend.url);
+  listId = await openNewList(page, tier.frontend.url);
 });
 afterEach(async ({ task }) => {
   if (task.result?.state === 'fail') {
@@ -55,8 +50,8 @@ afterEach(async ({ task }) => {
     await page.screenshot({ path: `test-results/screenshots/failed-${name}.png` }).catch(() => {});
     console.log(`failed: ${task.name}\npage: ${page.url()}\nbrowser problems: ${problems.join(' | ') || 'none'}`);
     console.log(`API traffic of the page:\n${network.slice(-60).join('\n')}`);
-    console.log(`frontend output (tail):\n${frontend.service.output().slice(-3000) || '(none)'}`);
-    console.log(`backend output (tail):\n${backend.service.output().slice(-3000) || '(none)'}`);
+    console.log(`frontend output (tail):\n${tier.frontend.service.output().slice(-3000) || '(none)'}`);
+    console.log(`backend output (tail):\n${tier.backend.service.output().slice(-3000) || '(none)'}`);
   }
   // No script errors and no CSP violations on any page.
   expect(problems).toEqual([]);
@@ -65,7 +60,7 @@ afterEach(async ({ task }) => {
 
 /** What the backend holds (the UI is only right if this is). */
 async function stored(): Promise<Array<{ title: string; completed: boolean }>> {
-  const response = await fetch(`${frontend.url}/api/lists/${listId}/todos`);
+  const response = await fetch(`${tier.frontend.url}/api/lists/${listId}/todos`);
   const todos = (await response.json()) as Array<{ title: string; completed: boolean }>;
   return todos.map(({ title, completed }) => ({ title, completed }));
 }
@@ -82,7 +77,7 @@ describe('TodoMVC', () => {
     page.on('request', (request) => {
       if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/lists') creates++;
     });
-    await page.goto(`${frontend.url}/`);
+    await page.goto(`${tier.frontend.url}/`);
     await page.locator('.todoapp[aria-busy="false"]').waitFor();
     await eventually('the input has the focus', () => isFocused(page.locator('.new-todo')), true);
     expect(await visible('.main')).toBe(false);
@@ -92,7 +87,7 @@ describe('TodoMVC', () => {
     await page.waitForLoadState('networkidle');
     expect(creates).toBe(0);
     expect(lists()).toBe(before);
-    expect(page.url()).toBe(`${frontend.url}/`);
+    expect(page.url()).toBe(`${tier.frontend.url}/`);
     expect(await page.locator('.share').textContent()).toMatch(/Add a todo/);
     await screenshot(page, '01-empty-list');
 
@@ -103,7 +98,7 @@ describe('TodoMVC', () => {
     expect(creates).toBe(1);
     expect(lists()).toBe(before + 1);
     await eventually('stored', stored, [{ title: 'the first todo', completed: false }]);
-    expect(await page.locator('.share-link').getAttribute('href')).toBe(`${frontend.url}/l/${listId}`);
+    expect(await page.locator('.share-link').getAttribute('href')).toBe(`${tier.frontend.url}/l/${listId}`);
     await addTodos(page, 'the second');
     await eventually('stored', async () => (await stored()).map((t) => t.title), ['the first todo', 'the second']);
     expect(creates).toBe(1);
@@ -287,7 +282,7 @@ describe('TodoMVC', () => {
     await addTodos(page, 'a', 'b', 'c');
     await page.locator('.todo-list li .toggle').nth(2).check();
     await eventually('stored', async () => (await stored()).map((t) => t.completed), [false, false, true]);
-    await page.goto(`${frontend.url}/l/${listId}#/completed`);
+    await page.goto(`${tier.frontend.url}/l/${listId}#/completed`);
     await eventually('after reload', () => titles(page), ['c']);
     await page.reload();
     await eventually('after reload', () => titles(page), ['c']);
@@ -349,9 +344,9 @@ describe('TodoMVC', () => {
       page.requestAnimationFrame = () => 0;
       page.setTimeout = (run, ms) => setTimer(run, ms === 35 ? 1000 : ms);
     });
-    await late.goto(`${frontend.url}/l/${listId}`);
+    await late.goto(`${tier.frontend.url}/l/${listId}`);
     await eventually('shown', () => titles(late), ['early'], 900);
-    await late.goto(`${frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
+    await late.goto(`${tier.frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
     await late.getByText('This list does not exist').waitFor({ timeout: 900 });
     await late.close();
     // The backend's 404s for the missing list are expected here.
@@ -359,7 +354,7 @@ describe('TodoMVC', () => {
   });
 
   it('says so when a list does not exist', async () => {
-    await page.goto(`${frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
+    await page.goto(`${tier.frontend.url}/l/AAAAAAAAAAAAAAAAAAAAAA`);
     await page.getByText('This list does not exist').waitFor();
     expect(await page.getByRole('link', { name: 'Start a new list' }).getAttribute('href')).toBe('/');
     await screenshot(page, '06-not-found');
