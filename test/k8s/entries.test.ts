@@ -33,6 +33,7 @@ const CASES: { target: Target; components: string[] }[] = [
   { target: 'overlays/prod', components: ['gateway-api', 'cert-manager', 'monitoring'] },
   { target: 'overlays/dev', components: ['gateway-api', 'cert-manager'] },
   { target: 'overlays/prod', components: ['cert-manager'] },
+  { target: 'overlays/dev', components: ['ingress-tls', 'cert-manager'] },
 ];
 
 describe.each(CASES)('$target + $components', ({ target, components }) => {

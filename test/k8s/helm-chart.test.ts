@@ -46,18 +46,26 @@ async function template(args: string[]): Promise<K8sObject[]> {
   return parseManifests(result.stdout);
 }
 
-/** Objects by kind/name, with Helm's managed-by label read as kustomize's (the one intended difference). */
+/**
+ * Objects by kind/name, without the two intended differences: Helm's managed-by label, and the
+ * claims the chart keeps on `helm uninstall` (helm.sh/resource-policy: keep).
+ */
 function normalize(objects: readonly K8sObject[]): Map<string, unknown> {
   return new Map(
-    objects.map((object) => [
-      `${object.kind}/${object.metadata.name}`,
-      JSON.parse(
+    objects.map((object) => {
+      const copy = JSON.parse(
         JSON.stringify(object).replaceAll(
           '"app.kubernetes.io/managed-by":"Helm"',
           '"app.kubernetes.io/managed-by":"kustomize"',
         ),
-      ),
-    ]),
+      ) as K8sObject;
+      if (copy.kind === 'PersistentVolumeClaim' && copy.metadata.annotations) {
+        expect(copy.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+        delete copy.metadata.annotations['helm.sh/resource-policy'];
+        if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+      }
+      return [`${object.kind}/${object.metadata.name}`, copy];
+    }),
   );
 }
 
@@ -78,11 +86,8 @@ describe('generated from deploy/k8s', () => {
   });
 
   test('helm lint --strict: clean with the default values and with each example', async () => {
-    for (const values of [
-      [],
-      ['-f', join(chartDir, 'examples/kind-gateway.yaml')],
-      ['-f', join(chartDir, 'examples/cloud-gateway.yaml')],
-    ]) {
+    const examples = ['kind-gateway.yaml', 'kind-ingress.yaml', 'cloud-gateway.yaml'];
+    for (const values of [[], ...examples.map((file) => ['-f', join(chartDir, 'examples', file)])]) {
       const result = await helm(['lint', chartDir, '--strict', ...values]);
       expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
@@ -100,9 +105,50 @@ describe('generated from deploy/k8s', () => {
   });
 });
 
+describe('NOTES.txt tells what to do next', () => {
+  const notes = async (args: string[]): Promise<string> => {
+    // A client-side dry run renders the NOTES without a cluster.
+    const result = await helm([
+      'install',
+      'tasktier',
+      chartDir,
+      '--namespace',
+      'tasktier',
+      '--dry-run=client',
+      ...args,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.slice(result.stdout.indexOf('NOTES:'));
+  };
+
+  test('production values: the ACL Secrets, the TLS Secret, the Ingress, HTTPS', async () => {
+    const text = await notes([]);
+    expect(text).toContain('redis-auth (key password) and redis-acl');
+    expect(text).toContain('kubectl -n tasktier create secret tls microservices-local-tls');
+    expect(text).toContain('kubectl -n tasktier get ingress frontend');
+    expect(text).toContain('curl -s https://microservices.local/readyz');
+    expect(text).toMatch(/http:\/\/microservices.local\/ +308/);
+  });
+
+  test('the kind example: one password, cert-manager, the Gateway and its policies', async () => {
+    const text = await notes(['-f', join(chartDir, 'examples/kind-gateway.yaml')]);
+    expect(text).toContain('kubectl -n tasktier create secret generic redis-auth --from-literal=password=');
+    expect(text).toContain('cert-manager issues it from the ClusterIssuer tasktier-issuer');
+    expect(text).toContain('kubectl -n tasktier get gateway tasktier');
+    expect(text).toMatch(/http:\/\/microservices.local\/ +301/);
+    expect(text).toContain('implementations/<nginx-gateway-fabric|envoy-gateway>.yaml');
+    expect(text).not.toContain('metrics-server');
+  });
+});
+
 describe('helm template equals kubectl kustomize, object by object', () => {
   test('default values: exactly overlays/prod', async () => {
     const chart = await template([]);
+    // helm uninstall keeps the backups' claim (the StatefulSet's data claim is never the chart's).
+    expect(chart.find((object) => object.kind === 'PersistentVolumeClaim')?.metadata).toMatchObject({
+      name: 'redis-backups',
+      annotations: { 'helm.sh/resource-policy': 'keep' },
+    });
     const prod = parseManifests(await kustomize(join(k8sDir, 'overlays/prod')));
     // The chart leaves the namespace to kubectl (its Secrets come first), unless namespace.create.
     expectSameObjects(

@@ -453,6 +453,12 @@ const EXPRESSIONS: Record<string, string> = {
 function templateText(object: K8sObject, defaults: Defaults): string {
   const copy = structuredClone(object);
   tokenize(copy, defaults);
+  // `helm uninstall` deletes what the chart made: never a claim with backups in it (kubectl delete -k
+  // would not either, unless asked). The one difference from the kustomize objects, besides managed-by.
+  if (copy.kind === 'PersistentVolumeClaim') {
+    const metadata = copy.metadata as { annotations?: Record<string, string> };
+    metadata.annotations = { ...metadata.annotations, 'helm.sh/resource-policy': 'keep' };
+  }
   const lines = stringify(copy, { lineWidth: 0 }).trimEnd().split('\n');
   const out: string[] = [];
   for (const line of lines) {
