@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -8,7 +8,7 @@ import { audit } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
 import { checkGateway, EVENT_STREAM_PATH, type HttpRoute, ruleFor } from './lib/gateway.ts';
 import { connectionMatrix, ENVOY_POD, flowName, formatMatrix, GATEWAY_POD } from './lib/netpol.ts';
-import { k8sDir, RenderTree, type Target } from './lib/render.ts';
+import { k8sDir, kustomize, parseManifests, RenderTree, type Target } from './lib/render.ts';
 import { validateFieldNames, validateValues } from './lib/schema.ts';
 import { type Finding, findObject, get, type K8sObject } from './lib/types.ts';
 
@@ -40,6 +40,62 @@ describe.each(CASES)('$target + $components', ({ target, components }) => {
   test('the full audit finds nothing', async () => {
     const findings = await audit(await tree.render(target, components), expectationsFor(target, components));
     expect(findings, show(findings)).toEqual([]);
+  });
+});
+
+/** The kustomizations deploy/k8s/README.md's walk-throughs write (`cat > deploy/k8s/overlays/<name>/kustomization.yaml <<'EOF'`). */
+function readmeOverlays(): Map<string, string> {
+  const text = readFileSync(join(k8sDir, 'README.md'), 'utf8');
+  const found = new Map<string, string>();
+  for (const match of text.matchAll(
+    /cat > deploy\/k8s\/overlays\/([\w-]+)\/kustomization\.yaml <<'EOF'\n([\s\S]*?)\n\s*EOF\n/g,
+  )) {
+    const indent = /^\s*/.exec(match[2]!)![0]!.length;
+    found.set(
+      match[1]!,
+      match[2]!
+        .split('\n')
+        .map((line) => line.slice(indent))
+        .join('\n'),
+    );
+  }
+  return found;
+}
+
+describe('the walk-throughs of deploy/k8s/README.md', () => {
+  const overlays = readmeOverlays();
+  const render = async (name: string): Promise<K8sObject[]> => {
+    const dir = join(tree.root, 'overlays', name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'kustomization.yaml'), `${overlays.get(name)}\n`);
+    return parseManifests(await kustomize(dir));
+  };
+
+  test('write the overlays kind-gateway, kind-ingress and cloud', () => {
+    expect([...overlays.keys()].sort()).toEqual(['cloud', 'kind-gateway', 'kind-ingress']);
+  });
+
+  test.each([
+    { name: 'kind-gateway', target: 'overlays/dev' as Target, components: ['gateway-api', 'cert-manager'] },
+    { name: 'kind-ingress', target: 'overlays/dev' as Target, components: ['ingress-tls', 'cert-manager'] },
+  ])('$name passes the full audit as $target + $components', async ({ name, target, components }) => {
+    const findings = await audit(await render(name), expectationsFor(target, components));
+    expect(findings, show(findings)).toEqual([]);
+  });
+
+  test('cloud: the full audit, with its own host name, class and registry', async () => {
+    const objects = await render('cloud');
+    const findings = await audit(objects, {
+      ...expectationsFor('overlays/prod', ['gateway-api', 'cert-manager']),
+      ingress: { className: 'nginx', host: 'todo.example.com', tls: true },
+    });
+    // The images come from the user's registry: the only rule that knows the default names.
+    expect(
+      findings.filter((finding) => finding.rule !== 'images/name'),
+      show(findings),
+    ).toEqual([]);
+    expect(JSON.stringify(objects)).not.toContain('microservices.local');
+    expect(get(findObject(objects, 'Gateway', 'tasktier'), 'spec', 'gatewayClassName')).toBe('eg');
   });
 });
 
