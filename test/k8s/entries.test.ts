@@ -123,7 +123,6 @@ describe('the Gateway entry', () => {
     const route = findObject(objects, 'HTTPRoute', 'frontend') as HttpRoute;
     expect(ruleFor(route, 'GET', EVENT_STREAM_PATH)?.timeouts).toEqual({ request: '0s' });
     expect(ruleFor(route, 'GET', '/api/lists/abc/todos')?.timeouts).toEqual({ request: '60s' });
-    expect(ruleFor(route, 'POST', EVENT_STREAM_PATH)?.timeouts).toEqual({ request: '60s' });
     expect(ruleFor(route, 'GET', '/')?.timeouts).toEqual({ request: '60s' });
   });
 
