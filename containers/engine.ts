@@ -151,5 +151,11 @@ export function imageBuildArgs(service: ServiceName): string[] {
 /** Image repository of a service, without tag, as compose.yaml and `npm run images` name it. */
 export const imageRepository = (service: ServiceName): string => `tasktier/${service}`;
 
+/** This machine's architecture by the name images and platforms use (amd64, arm64, …). */
+export function hostArchitecture(): string {
+  const names: Partial<Record<NodeJS.Architecture, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+  return names[process.arch] ?? process.arch;
+}
+
 /** Formats a byte count as MB (10^6), the unit `docker images` and `podman images` print. */
 export const megabytes = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
