@@ -40,6 +40,7 @@ import {
   dockerfilePath,
   type Engine,
   hostArchitecture,
+  localManifestList,
   repoRoot,
   run,
 } from '../containers/engine.ts';
@@ -456,13 +457,8 @@ async function imageIds(engine: Engine, names: string[]): Promise<Set<string>> {
 }
 
 /** The architectures of a local manifest list, or undefined when the name is no manifest list. */
-export async function manifestArchitectures(engine: Engine, name: string): Promise<string[] | undefined> {
-  // `manifest exists` looks only here; `manifest inspect` of a plain image would ask its registry.
-  if ((await run(engine.name, ['manifest', 'exists', name], { allowFailure: true })).code !== 0) return undefined;
-  const list = JSON.parse((await run(engine.name, ['manifest', 'inspect', name])).stdout) as {
-    manifests?: Array<{ platform?: { architecture?: string } }>;
-  };
-  return (list.manifests ?? []).map((entry) => entry.platform?.architecture ?? '?');
+async function manifestArchitectures(engine: Engine, name: string): Promise<string[] | undefined> {
+  return (await localManifestList(engine, name))?.map((entry) => entry.architecture);
 }
 
 /** With podman, the runtime stand-in is a manifest list of every RUNTIME_ARCHITECTURES image. */

@@ -6,10 +6,10 @@ import { parseArgs } from 'node:util';
 import {
   detectEngine,
   dockerfilePath,
-  type Engine,
   hostArchitecture,
   imageBuildArgs,
   imageRepository,
+  localManifestList,
   megabytes,
   projectVersion,
   repoRoot,
@@ -80,22 +80,6 @@ function parsePlatforms(value: string | undefined): string[] {
   return platforms;
 }
 
-/** The local manifest list under a name, if it is one: its platforms' images by digest. */
-async function manifestInstances(
-  engine: Engine,
-  name: string,
-): Promise<Array<{ platform: string; digest: string }> | undefined> {
-  // `manifest exists` looks only here; `manifest inspect` of a plain image would ask its registry.
-  if ((await run(engine.name, ['manifest', 'exists', name], { allowFailure: true })).code !== 0) return undefined;
-  const list = JSON.parse((await run(engine.name, ['manifest', 'inspect', name])).stdout) as {
-    manifests?: Array<{ digest: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
-  };
-  return (list.manifests ?? []).map((entry) => ({
-    digest: entry.digest,
-    platform: [entry.platform?.os, entry.platform?.architecture, entry.platform?.variant].filter(Boolean).join('/'),
-  }));
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -149,7 +133,7 @@ async function main(): Promise<void> {
       // `--manifest` adds to the list a name already holds, and a list left under a tag outlives
       // a rebuild: start each tag afresh.
       for (const tag of tags) {
-        if (await manifestInstances(engine, tag)) await run('podman', ['manifest', 'rm', tag]);
+        if (await localManifestList(engine, tag)) await run('podman', ['manifest', 'rm', tag]);
         else if (multiPlatform) await run('podman', ['untag', tag, tag], { allowFailure: true });
       }
     }
@@ -182,7 +166,7 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
 
     const sizes: BuiltImage['sizes'] = [];
-    const instances = engine.name === 'podman' ? await manifestInstances(engine, first) : undefined;
+    const instances = engine.name === 'podman' ? await localManifestList(engine, first) : undefined;
     // In the order of --platform, whatever order the builds finished in.
     const ordered = instances?.sort((a, b) => platforms.indexOf(a.platform) - platforms.indexOf(b.platform));
     for (const { platform, digest } of ordered ?? [{ platform: '', digest: '' }]) {

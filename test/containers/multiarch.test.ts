@@ -23,7 +23,16 @@ import { existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { findOnPath, getFreePort, type Proc, type RedisServer, startProcess, startRedis } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectEngine, projectVersion, repoRoot, run, type ServiceName, services } from '../../containers/engine.ts';
+import {
+  detectEngine,
+  type Engine,
+  localManifestList,
+  projectVersion,
+  repoRoot,
+  run,
+  type ServiceName,
+  services,
+} from '../../containers/engine.ts';
 import { buildStandins } from '../../no-registry/standin-base-images.ts';
 import { acquireHeavyLock } from './heavy-lock.ts';
 
@@ -39,15 +48,16 @@ const ELF_MACHINE: Record<string, number> = { amd64: 62, arm64: 183 };
 const REGISTRY = 'localhost/tasktier-multiarch-test';
 const QEMU = 'qemu-aarch64-static';
 
-function unusableReason(): string | undefined {
+function podman(): Engine | string {
   if (process.platform !== 'linux') return `needs Linux, this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'needs root (rootful podman, image mounts)';
   if (!findOnPath(QEMU)) return `${QEMU} is not installed (apt-get install -y qemu-user-static)`;
   const probe = detectEngine('podman');
-  return probe.ok ? undefined : probe.reasons.join('; ');
+  return probe.ok ? probe.engine : probe.reasons.join('; ');
 }
 
-const unusable = unusableReason();
+const engine = podman();
+const unusable = typeof engine === 'string' ? engine : undefined;
 if (unusable && !required) log(`SKIPPED the multi-platform image suite: ${unusable}`);
 
 describe('npm run images --platform, from a user seat', () => {
@@ -120,9 +130,9 @@ function imageCommand({ image, rootfs }: PlatformImage): { binary: string; args:
 }
 
 describe.skipIf(unusable !== undefined && !required)('amd64 and arm64 images from one command (podman)', () => {
-  if (unusable !== undefined) {
+  if (typeof engine === 'string') {
     it('podman and qemu-user-static are usable (TASKTIER_REQUIRE_ALL_SUITES=1 forbids skipping)', () => {
-      expect.fail(`not usable: ${unusable}`);
+      expect.fail(`not usable: ${engine}`);
     });
     return;
   }
@@ -160,17 +170,16 @@ describe.skipIf(unusable !== undefined && !required)('amd64 and arm64 images fro
     figures.push(`both platforms of both images built in ${((Date.now() - buildStarted) / 1000).toFixed(1)} s`);
 
     for (const service of services) {
-      const list = JSON.parse((await run('podman', ['manifest', 'inspect', listName(service)])).stdout) as {
-        manifests: Array<{ digest: string; platform: { os: string; architecture: string } }>;
-      };
+      const list = await localManifestList(engine, listName(service));
+      if (!list) throw new Error(`${listName(service)} is no manifest list`);
       const entries: PlatformImage[] = [];
-      for (const { digest, platform } of list.manifests) {
+      for (const { digest, platform } of list) {
         const reference = `${REGISTRY}/tasktier/${service}@${digest}`;
         const [image] = JSON.parse((await run('podman', ['image', 'inspect', reference])).stdout) as ImageInspect[];
         if (!image) throw new Error(`no image ${reference}`);
         const rootfs = (await run('podman', ['image', 'mount', image.Id])).stdout.trim();
         mounted.push(image.Id);
-        entries.push({ platform: `${platform.os}/${platform.architecture}`, image, rootfs });
+        entries.push({ platform, image, rootfs });
       }
       images.set(service, entries);
     }
