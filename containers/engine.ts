@@ -151,5 +151,33 @@ export function imageBuildArgs(service: ServiceName): string[] {
 /** Image repository of a service, without tag, as compose.yaml and `npm run images` name it. */
 export const imageRepository = (service: ServiceName): string => `tasktier/${service}`;
 
+/** One platform's image in a manifest list. */
+export interface ManifestEntry {
+  /** os/architecture[/variant], e.g. linux/arm64. */
+  platform: string;
+  architecture: string;
+  digest: string;
+}
+
+/** The images of the local manifest list under a name, or undefined when the name holds none. */
+export async function localManifestList(engine: Engine, name: string): Promise<ManifestEntry[] | undefined> {
+  // `manifest exists` looks only here; `manifest inspect` of a plain image would ask its registry.
+  if ((await run(engine.name, ['manifest', 'exists', name], { allowFailure: true })).code !== 0) return undefined;
+  const list = JSON.parse((await run(engine.name, ['manifest', 'inspect', name])).stdout) as {
+    manifests?: Array<{ digest: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
+  };
+  return (list.manifests ?? []).map(({ digest, platform = {} }) => ({
+    platform: [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/'),
+    architecture: platform.architecture ?? '',
+    digest,
+  }));
+}
+
+/** This machine's architecture by the name images and platforms use (amd64, arm64, …). */
+export function hostArchitecture(): string {
+  const names: Partial<Record<NodeJS.Architecture, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+  return names[process.arch] ?? process.arch;
+}
+
 /** Formats a byte count as MB (10^6), the unit `docker images` and `podman images` print. */
 export const megabytes = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;

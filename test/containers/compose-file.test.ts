@@ -229,8 +229,17 @@ describe('Dockerfiles', () => {
     const args = dockerfileArgDefaults(dockerfilePath);
     expect(args.get('BUILD_IMAGE')).toMatch(/^docker\.io\/library\/node:20\.\d+\.\d+-bookworm$/);
     expect(args.get('RUNTIME_IMAGE')).toMatch(/nodejs24/);
-    expect(text).toMatch(/^FROM \$\{BUILD_IMAGE\} AS build$/m);
-    expect(text).toMatch(/^FROM \$\{RUNTIME_IMAGE\}$/m);
+    // Multi-platform: every build stage runs on the build machine's platform (its output is
+    // platform-neutral JavaScript); the runtime base is the target's, named before any stage with
+    // --platform (podman 4.3 would otherwise resolve it for that stage's platform), and the final stage.
+    const froms = text.split('\n').filter((line) => line.startsWith('FROM '));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile syntax, not a template
+    expect(froms[0]).toBe('FROM ${RUNTIME_IMAGE} AS runtime');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile syntax, not a template
+    expect(froms.filter((line) => line.includes('${BUILD_IMAGE}'))).toEqual(
+      ['manifests', 'build'].map((stage) => `FROM --platform=\${BUILDPLATFORM} \${BUILD_IMAGE} AS ${stage}`),
+    );
+    expect(froms.at(-1)).toBe('FROM runtime');
     expect(text).toMatch(/npm ci/);
     expect(text).toContain('npm run build -w "@tasktier/$SERVICE"');
     expect(text).toMatch(/^USER 1000:1000$/m);
@@ -238,8 +247,7 @@ describe('Dockerfiles', () => {
     expect(text).toMatch(/^EXPOSE \$\{PORT\}$/m);
     for (const label of ['source', 'version', 'revision']) expect(text).toContain(`org.opencontainers.image.${label}=`);
     // The runtime stage copies build output only, never node_modules.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose and Dockerfile syntax, not a template
-    const runtime = text.slice(text.indexOf('FROM ${RUNTIME_IMAGE}'));
+    const runtime = text.slice(text.lastIndexOf('\nFROM '));
     expect(runtime).not.toMatch(/node_modules/);
   });
 
