@@ -2,6 +2,9 @@ export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig }
 export { sendProblem, spreadRetryAfter } from './problem.ts';
 export type { ErrorMapping } from './problems.ts';
 export { randomId, requestIdFrom } from './request-id.ts';
-export { createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
+export { activeTracing, createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
 export { closeWithin } from './shutdown.ts';
+export { annotateRequestSpan } from './tracing/annotate.ts';
+export { startTracing, type Tracing, tracingRequested } from './tracing/sdk.ts';
+export { outgoingTraceHeaders, parseTraceparent } from './tracing/trace-context.ts';
 export { type TrustedProxies, trustedProxies } from './trust-proxy.ts';
