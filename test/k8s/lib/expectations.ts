@@ -110,7 +110,7 @@ export const AUDITED_COMPONENTS = [
  * The architecture's flows; with `backup` (the redis-backup component) also the backup Job's one
  * connection, redis-backup -> redis:6379, and its DNS lookups. Nothing else.
  */
-export function expectedFlows(namespace: string, options: { backup?: boolean } = {}): FlowKey[] {
+export function expectedFlows(namespace: string, options: { backup?: boolean; monitoring?: boolean } = {}): FlowKey[] {
   const dns = 'kube-system/kube-dns';
   const backup: FlowKey[] = options.backup
     ? [
@@ -131,6 +131,10 @@ export function expectedFlows(namespace: string, options: { backup?: boolean } =
     { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 9465, protocol: 'TCP' },
     { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 9464, protocol: 'TCP' },
     ...backup,
+    // The monitoring component's redis_exporter sidecar.
+    ...(options.monitoring
+      ? [{ from: 'monitoring/prometheus', to: `${namespace}/redis`, port: 9121, protocol: 'TCP' } as FlowKey]
+      : []),
   ];
 }
 
@@ -170,6 +174,9 @@ export function expectationsFor(target: Target, components: readonly string[]): 
     monitoring: all.has('monitoring'),
     requiredAntiAffinity: all.has('required-anti-affinity'),
     secretFromFile: all.has('redis-secret-from-file'),
-    flows: expectedFlows(ARCHITECTURE.namespace, { backup: all.has('redis-backup') }),
+    flows: expectedFlows(ARCHITECTURE.namespace, {
+      backup: all.has('redis-backup'),
+      monitoring: all.has('monitoring'),
+    }),
   };
 }
