@@ -71,9 +71,18 @@ describe('tracing on, to an OTLP receiver', () => {
     const inTrace = () => receiver.spans.filter((span) => span.traceId === caller.traceId);
     const find = (what: string, match: (span: ReceivedSpan) => boolean) =>
       inTrace().find(match) ?? expect.fail(`no ${what} span in ${JSON.stringify(inTrace(), null, 1)}`);
-    await waitFor('the Redis span of the write', () =>
-      inTrace().some((span) => span.service === 'tasktier-backend' && span.name === 'evalsha'),
-    );
+    // Each service exports in batches of its own: wait until both services' spans are in.
+    await waitFor('the spans of both services', () => {
+      const spans = inTrace();
+      const has = (service: string, kind: number) =>
+        spans.some((span) => span.service === service && span.kind === kind);
+      return (
+        has('tasktier-frontend', SERVER) &&
+        has('tasktier-frontend', CLIENT) &&
+        has('tasktier-backend', SERVER) &&
+        spans.some((span) => span.service === 'tasktier-backend' && span.name === 'evalsha')
+      );
+    });
 
     // The frontend's request span continues the caller's trace (traceparent honoured from outside).
     const frontendRequest = find(
@@ -102,6 +111,12 @@ describe('tracing on, to an OTLP receiver', () => {
     expect(ancestors(proxyCall)).toContain(frontendRequest.spanId);
     expect(backendRequest.parentSpanId).toBe(proxyCall.spanId);
     expect(ancestors(redisCommand)).toContain(backendRequest.spanId);
+    // The trace as a tree, for the reader of the test's output (docs/observability.md shows one).
+    const tree = (parent: string, indent: string): string[] =>
+      inTrace()
+        .filter((span) => span.parentSpanId === parent)
+        .flatMap((span) => [`${indent}${span.service}: ${span.name}`, ...tree(span.spanId, `${indent}  `)]);
+    console.log(tree(caller.parentId, '').join('\n'));
 
     // The list id is a credential: no span holds it, only its one-way tag.
     expect(JSON.stringify(inTrace())).not.toContain(listId);
