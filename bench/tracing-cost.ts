@@ -114,8 +114,8 @@ async function startPair(
 /** Measures GET and POST through the frontend in each tracing mode; one row per mode and workload. */
 export async function tracingCost(options: TracingCostOptions): Promise<TracingCostRow[]> {
   const progress = options.progress ?? (() => {});
-  let ownRedis: RedisServer | undefined;
-  const redisUrl = options.redisUrl ?? (ownRedis = await startRedis()).url;
+  const ownRedis: RedisServer | undefined = options.redisUrl ? undefined : await startRedis();
+  const redisUrl = options.redisUrl ?? (ownRedis as RedisServer).url;
   const sink = await otlpSink();
   const closedPort = await getFreePort();
   const current = { backend: serviceScript('backend'), frontend: serviceScript('frontend') };
