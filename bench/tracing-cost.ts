@@ -8,9 +8,10 @@
  *   receiver     tracing on, 100% sampled, exporting to a local OTLP/HTTP receiver (protobuf)
  *   (baseline)   with --baseline DIR: the bundles of another checkout (e.g. one without tracing)
  *
- * Each mode gets its own frontend and backend (started, measured, stopped in turn) over one Redis.
+ * Each mode gets its own frontend and backend over one Redis; the modes are measured interleaved,
+ * round by round, and each figure is the median round (a shared machine drifts).
  * `npm run bench` calls tracingCost() with its own load generator and ceiling; run alone:
- *   npx tsx bench/tracing-cost.ts [--duration S] [--connections N] [--baseline DIR]
+ *   npx tsx bench/tracing-cost.ts [--duration S] [--connections N] [--rounds N] [--baseline DIR]
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,15 +37,17 @@ export interface TracingCostRow {
   rps: number;
   p99: number;
   errors: number;
-  /** rps / the ceiling's rps in the same run. */
+  /** rps / the ceiling's rps in the same round (the median round of the mode). */
   ratio: number;
 }
 
 export interface TracingCostOptions {
   /** Closed-loop load on an origin (the harness's own generator). */
   measure: (origin: string, next: NextRequest) => Promise<Pick<PeakResult, 'rps' | 'p99' | 'errors'>>;
-  /** The ceiling's requests per second, measured by the harness in the same run. */
-  ceilingRps: number;
+  /** Measures the ceiling's requests per second now (once per round, in the same run). */
+  ceilingRps: () => Promise<number>;
+  /** Rounds over all modes (default 3); each row is its median round. */
+  rounds?: number;
   /** A Redis for the stacks (the harness's); one of its own when absent. */
   redisUrl?: string;
   /** Another checkout's services/*\/dist/server.js, measured as the `baseline` mode. */
@@ -133,43 +136,61 @@ export async function tracingCost(options: TracingCostOptions): Promise<TracingC
     const dist = (tier: string) => join(options.baselineDir!, 'services', tier, 'dist', 'server.js');
     modes.unshift({ mode: 'baseline', env: {}, scripts: { backend: dist('backend'), frontend: dist('frontend') } });
   }
-  const rows: TracingCostRow[] = [];
+  const pairs: Array<{ mode: TracingMode; origin: string; stop: () => Promise<void> }> = [];
+  const samples: TracingCostRow[] = [];
   try {
+    // All pairs at once (idle ones cost nothing), then the modes interleaved round by round, so
+    // that a shared machine's drift falls on every mode alike; each row is the median round.
     for (const { mode, env, scripts } of modes) {
       progress(`tracing ${mode}: starting a frontend and a backend`);
-      const pair = await startPair(redisUrl, mode, env, scripts, options.logFile);
-      try {
-        const api = new ApiClient(pair.origin);
-        const getList = await api.createList();
-        await api.addTodos(getList, 20);
-        const postLists: string[] = [];
-        for (let i = 0; i < 64; i++) postLists.push(await api.createList());
-        await api.close();
-        let posted = 0;
-        const workloads: Array<[TracingCostRow['workload'], NextRequest]> = [
-          ['get20', () => ({ method: 'GET', path: `/api/lists/${getList}/todos` })],
-          [
-            'post',
-            () => ({
-              method: 'POST',
-              path: `/api/lists/${postLists[posted++ % postLists.length]}/todos`,
-              body: '{"title":"a benchmark todo"}',
-            }),
-          ],
-        ];
-        for (const [workload, next] of workloads) {
-          progress(`tracing ${mode}: ${workload}`);
+      pairs.push({ mode, ...(await startPair(redisUrl, mode, env, scripts, options.logFile)) });
+    }
+    const workloadsOf = new Map<TracingMode, Array<[TracingCostRow['workload'], NextRequest]>>();
+    for (const pair of pairs) {
+      const api = new ApiClient(pair.origin);
+      const getList = await api.createList();
+      await api.addTodos(getList, 20);
+      const postLists: string[] = [];
+      for (let i = 0; i < 64; i++) postLists.push(await api.createList());
+      await api.close();
+      let posted = 0;
+      workloadsOf.set(pair.mode, [
+        ['get20', () => ({ method: 'GET', path: `/api/lists/${getList}/todos` })],
+        [
+          'post',
+          () => ({
+            method: 'POST',
+            path: `/api/lists/${postLists[posted++ % postLists.length]}/todos`,
+            body: '{"title":"a benchmark todo"}',
+          }),
+        ],
+      ]);
+    }
+    const rounds = options.rounds ?? 3;
+    for (let round = 1; round <= rounds; round++) {
+      const ceilingRps = await options.ceilingRps();
+      for (const pair of pairs) {
+        for (const [workload, next] of workloadsOf.get(pair.mode) ?? []) {
+          progress(`round ${round}/${rounds}: tracing ${pair.mode}, ${workload}`);
           const result = await options.measure(pair.origin, next);
-          rows.push({ mode, workload, ...result, ratio: result.rps / options.ceilingRps });
+          samples.push({ mode: pair.mode, workload, ...result, ratio: result.rps / ceilingRps });
         }
-      } finally {
-        await pair.stop();
       }
     }
     if (sink.exports() === 0) throw new Error('the OTLP receiver got no export: tracing did not export');
   } finally {
+    for (const pair of pairs) await pair.stop();
     await sink.close();
     await ownRedis?.destroy();
+  }
+  const rows: TracingCostRow[] = [];
+  for (const { mode } of modes) {
+    for (const workload of ['get20', 'post'] as const) {
+      const mine = samples.filter((row) => row.mode === mode && row.workload === workload);
+      const sorted = mine.sort((a, b) => a.ratio - b.ratio);
+      const median = sorted[Math.floor(sorted.length / 2)];
+      if (median) rows.push(median);
+    }
   }
   return rows;
 }
@@ -197,18 +218,20 @@ Measures GET and POST through the frontend with tracing off (the default), on wi
 endpoint unreachable, and on exporting every span to a local OTLP receiver; prints each as a share
 of a bare node:http hello (the ceiling) measured in the same run. Needs \`npm run build\` first.
 
-  --duration S       seconds of load per measurement (default 10)
+  --duration S       seconds of load per measurement (default 5)
   --connections N    keep-alive connections (default 32)
+  --rounds N         rounds over all modes, interleaved; each figure is the median round (default 3)
   --baseline DIR     also measure the bundles of another checkout (DIR/services/*/dist/server.js)
   -h, --help         this text`;
 
 async function main(): Promise<void> {
-  let values: { duration?: string; connections?: string; baseline?: string; help?: boolean };
+  let values: { duration?: string; connections?: string; rounds?: string; baseline?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       options: {
         duration: { type: 'string' },
         connections: { type: 'string' },
+        rounds: { type: 'string' },
         baseline: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -222,10 +245,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${HELP}\n`);
     return;
   }
-  const durationS = Number(values.duration ?? 10);
+  const durationS = Number(values.duration ?? 5);
   const connections = Number(values.connections ?? 32);
-  if (!(durationS > 0) || !Number.isInteger(connections) || connections < 1) {
-    process.stderr.write('tracing-cost: --duration must be a positive number, --connections a positive integer\n');
+  const rounds = Number(values.rounds ?? 3);
+  if (!(durationS > 0) || ![connections, rounds].every((n) => Number.isInteger(n) && n >= 1)) {
+    process.stderr.write(
+      'tracing-cost: --duration must be a positive number, --connections and --rounds positive integers\n',
+    );
     process.exit(2);
   }
   const progress = (message: string) => process.stderr.write(`tracing-cost: ${message}\n`);
@@ -241,10 +267,12 @@ async function main(): Promise<void> {
     return peak(origin, next, { connections, durationS });
   };
   try {
-    progress('ceiling');
-    const ceilingRps = (await measure(`http://127.0.0.1:${ceilingPort}`, () => ({ method: 'GET', path: '/' }))).rps;
-    const rows = await tracingCost({ measure, ceilingRps, baselineDir: values.baseline, progress });
-    process.stdout.write(`ceiling ${ceilingRps.toFixed(0)}/s\n${formatTracingCost(rows)}\n`);
+    const ceilingRps = async () => {
+      progress('ceiling');
+      return (await measure(`http://127.0.0.1:${ceilingPort}`, () => ({ method: 'GET', path: '/' }))).rps;
+    };
+    const rows = await tracingCost({ measure, ceilingRps, rounds, baselineDir: values.baseline, progress });
+    process.stdout.write(`${formatTracingCost(rows)}\n`);
   } finally {
     await ceiling.stop();
   }
