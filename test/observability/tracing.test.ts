@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type RedisServer, startRedis, waitFor } from '@tasktier/testkit';
+import { type RedisServer, run, serviceScript, startRedis, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './lib/otlp-receiver.ts';
 import { logLines, type Stack, startStack } from './lib/stack.ts';
@@ -231,5 +231,28 @@ describe('tracing off (the default)', () => {
     await waitFor('both access lines', () => line(stack.frontend) && line(stack.backend));
     expect(line(stack.frontend)?.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(line(stack.backend)?.traceId).toBe(line(stack.frontend)?.traceId);
+  });
+});
+
+describe('a bad tracing setting', () => {
+  test.each([
+    ['OTEL_TRACES_SAMPLER', 'sometimes'],
+    ['OTEL_TRACES_SAMPLER_ARG', '2'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_BSP_SCHEDULE_DELAY', 'soon'],
+  ])('%s=%s stops the start with one line naming it', async (name, value) => {
+    const result = await run(process.execPath, [serviceScript('backend')], {
+      env: {
+        PORT: '0',
+        REDIS_URL: redis.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        [name]: value,
+      },
+      timeoutMs: 20_000,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringContaining(name)]);
+    expect(result.stderr).toMatch(/^tasktier-backend: invalid configuration: /);
   });
 });
