@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type RedisServer, repoRoot, startRedis, waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { dashboardSvg, type PanelData } from './lib/dashboard-svg.ts';
 import { type Prometheus, startPrometheus } from './lib/prometheus.ts';
 import { type RedisExporter, startRedisExporter } from './lib/redis-exporter.ts';
 import { type Stack, startStack } from './lib/stack.ts';
@@ -19,8 +20,10 @@ const MONITORING = join(repoRoot, 'deploy/k8s/components/monitoring');
 interface Panel {
   type: string;
   title: string;
-  targets?: Array<{ expr: string; refId: string }>;
+  targets?: Array<{ expr: string; refId: string; legendFormat?: string }>;
   datasource?: { uid: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+  fieldConfig?: { defaults?: { unit?: string } };
 }
 const dashboard = JSON.parse(readFileSync(join(MONITORING, 'dashboards/tasktier.json'), 'utf8')) as {
   uid: string;
@@ -197,6 +200,29 @@ describe('the Grafana dashboard', () => {
       }
     }
     expect(failures).toEqual([]);
+  });
+
+  test('its picture, drawn from the data of this run, is in test-results/observability-dashboard.svg', async () => {
+    const data: PanelData[] = [];
+    for (const panel of panels) {
+      const series: PanelData['series'] = [];
+      for (const target of panel.targets ?? []) {
+        for (const { metric, values } of await prometheus.queryRange(substitute(target.expr), 60, 1)) {
+          const name = (target.legendFormat ?? '').replace(
+            /\{\{\s*(\w+)\s*\}\}/g,
+            (_all, label: string) => metric[label] ?? '',
+          );
+          const points = values
+            .map(([t, v]) => [t, Number(v)] as [number, number])
+            .filter(([, v]) => Number.isFinite(v));
+          if (points.length > 0) series.push({ name, points });
+        }
+      }
+      data.push({ title: panel.title, unit: panel.fieldConfig?.defaults?.unit ?? '', grid: panel.gridPos, series });
+    }
+    expect(data.every((panel) => panel.series.length > 0)).toBe(true);
+    mkdirSync(join(repoRoot, 'test-results'), { recursive: true });
+    writeFileSync(join(repoRoot, 'test-results/observability-dashboard.svg'), dashboardSvg('tasktier', data));
   });
 
   test('a query on a metric nobody exports returns no data (the check above can fail)', async () => {

@@ -5,6 +5,7 @@ export { randomId, requestIdFrom } from './request-id.ts';
 export { activeTracing, createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
 export { closeWithin } from './shutdown.ts';
 export { annotateRequestSpan } from './tracing/annotate.ts';
-export { startTracing, type Tracing, tracingRequested } from './tracing/sdk.ts';
+export { tracingRequested } from './tracing/requested.ts';
+export type { Tracing } from './tracing/sdk.ts';
 export { outgoingTraceHeaders, parseTraceparent } from './tracing/trace-context.ts';
 export { type TrustedProxies, trustedProxies } from './trust-proxy.ts';

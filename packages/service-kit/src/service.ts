@@ -1,4 +1,3 @@
-import { context, trace } from '@opentelemetry/api';
 import { BODY_LIMIT_BYTES } from '@tasktier/contract';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type CommonConfig, ConfigError } from './config.ts';
@@ -10,7 +9,8 @@ import { sendProblem } from './problem.ts';
 import problems, { type ErrorMapping } from './problems.ts';
 import { requestIdFrom } from './request-id.ts';
 import requestLog from './request-log.ts';
-import { startTracing, type Tracing } from './tracing/sdk.ts';
+import { tracingRequested } from './tracing/requested.ts';
+import type { Tracing } from './tracing/sdk.ts';
 import { assignTraceIds } from './tracing/trace-context.ts';
 import { trustedProxies } from './trust-proxy.ts';
 
@@ -96,13 +96,6 @@ export async function createService(
   if (tracing) {
     // First, so that every route registered after it gets its span.
     await app.register(tracing.fastifyPlugin);
-    app.addHook('onRequest', (request, reply, next) => {
-      const span = trace.getSpan(context.active());
-      const ids = span?.spanContext() ?? assignTraceIds(request.raw);
-      request.log = request.log.child({ traceId: ids.traceId, spanId: ids.spanId });
-      reply.log = request.log;
-      next();
-    });
     app.addHook('onClose', () => tracing.shutdown());
   }
   await app.register(problems, { mapError: options.mapError });
@@ -136,7 +129,11 @@ export async function startService<C extends CommonConfig>(
   let app: FastifyInstance;
   try {
     config = loadConfig();
-    processTracing = startTracing(name, config.APP_VERSION ?? process.env.BUNDLED_VERSION ?? '0.0.0-dev');
+    // OpenTelemetry is loaded only when asked for: off, none of it is even evaluated.
+    if (tracingRequested(process.env)) {
+      const { startTracing } = await import('./tracing/sdk.ts');
+      processTracing = startTracing(name, config.APP_VERSION ?? process.env.BUNDLED_VERSION ?? '0.0.0-dev');
+    }
     app = await buildApp(config);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

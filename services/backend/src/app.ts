@@ -34,7 +34,7 @@ function splitList(value: string): string[] {
 
 /** Builds the backend without listening, so tests can drive it with app.inject(). */
 export async function buildApp(config: Config, options: BuildOptions = {}) {
-  traceRedisCommands(activeTracing());
+  await traceRedisCommands(activeTracing());
   const proxies = trustedProxies(config.TRUST_PROXY);
   const service: ServiceOptions = {
     name: SERVICE_NAME,

@@ -1,4 +1,3 @@
-import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import type { Tracing } from '@tasktier/service-kit';
 import { Redis } from 'ioredis';
 
@@ -9,8 +8,10 @@ import { Redis } from 'ioredis';
  * instances of it too). Spans name the command only: keys hold list ids and arguments hold todo
  * titles, neither of which may leave the service.
  */
-export function traceRedisCommands(tracing: Tracing | undefined): void {
+export async function traceRedisCommands(tracing: Tracing | undefined): Promise<void> {
   if (!tracing) return;
+  // Loaded only with tracing on (like the SDK itself).
+  const { IORedisInstrumentation } = await import('@opentelemetry/instrumentation-ioredis');
   // Not enabled: enabling would install require hooks, which have nothing to find in a bundle.
   const instrumentation = new IORedisInstrumentation({
     enabled: false,

@@ -16,6 +16,12 @@ export interface Prometheus {
   proc: Proc;
   /** An instant query; the result vector (or matrix) as Prometheus answers it. */
   query(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  /** A range query over the last `seconds`, one point per `stepS`. */
+  queryRange(
+    expr: string,
+    seconds: number,
+    stepS: number,
+  ): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +58,23 @@ export async function startPrometheus(targets: Target[]): Promise<Prometheus> {
         status: string;
         error?: string;
         data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
+      if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
+      return body.data?.result ?? [];
+    },
+    queryRange: async (expr, seconds, stepS) => {
+      const end = Date.now() / 1000;
+      const query = new URLSearchParams({
+        query: expr,
+        start: String(end - seconds),
+        end: String(end),
+        step: String(stepS),
+      });
+      const response = await fetch(`${url}/api/v1/query_range?${query}`);
+      const body = (await response.json()) as {
+        status: string;
+        error?: string;
+        data?: { result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> };
       };
       if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
       return body.data?.result ?? [];

@@ -16,9 +16,11 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { ConfigError } from '../config.ts';
 import { listTag } from '../list-tag.ts';
+import { tracingRequested } from './requested.ts';
+import { assignTraceIds } from './trace-context.ts';
 
 /**
  * OpenTelemetry tracing, configured by the standard OTEL_* variables and off unless an OTLP
@@ -30,8 +32,11 @@ import { listTag } from '../list-tag.ts';
 type Env = Record<string, string | undefined>;
 
 export interface Tracing {
-  /** Registered first in every service: a span per request, named `<METHOD> <route>`. */
-  fastifyPlugin: FastifyPluginCallback;
+  /**
+   * Registered first in every service: a span per request, named `<METHOD> <route>`, and the
+   * request's log lines given that span's traceId and spanId.
+   */
+  fastifyPlugin: FastifyPluginAsync;
   /** Sets this SDK as the one instrumentations report to (e.g. ioredis's in the backend). */
   adopt(instrumentation: Instrumentation): void;
   /** Sends what is still buffered; the service calls it when it closes. */
@@ -46,17 +51,6 @@ const SAMPLERS = [
   'parentbased_always_off',
   'parentbased_traceidratio',
 ];
-
-/** Whether the standard variables turn tracing on: an OTLP endpoint named, or OTEL_TRACES_EXPORTER=otlp. */
-export function tracingRequested(env: Env): boolean {
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
-  const exporter = env.OTEL_TRACES_EXPORTER?.trim();
-  if (exporter === 'none') return false;
-  if (exporter !== undefined && exporter !== '' && exporter !== 'otlp') {
-    throw new ConfigError('invalid configuration: OTEL_TRACES_EXPORTER must be otlp or none');
-  }
-  return exporter === 'otlp' || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
 
 function samplerFrom(env: Env): Sampler {
   const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
@@ -166,8 +160,21 @@ export function startTracing(serviceName: string, serviceVersion: string, env: E
   });
   for (const instrumentation of [fastify, undici]) instrumentation.setTracerProvider(provider);
 
+  const otelPlugin = fastify.plugin();
+  const fastifyPlugin: FastifyPluginAsync = async (app) => {
+    await app.register(otelPlugin);
+    // After @fastify/otel's own onRequest hook, which starts the span and makes it the active one.
+    app.addHook('onRequest', (request, reply, next) => {
+      const ids = trace.getSpan(context.active())?.spanContext() ?? assignTraceIds(request.raw);
+      request.log = request.log.child({ traceId: ids.traceId, spanId: ids.spanId });
+      reply.log = request.log;
+      next();
+    });
+  };
+  // Not encapsulated: the hooks apply to every route the service registers after it.
+  Object.assign(fastifyPlugin, { [Symbol.for('skip-override')]: true });
   return {
-    fastifyPlugin: fastify.plugin(),
+    fastifyPlugin,
     adopt: (instrumentation) => instrumentation.setTracerProvider(provider),
     shutdown: async () => {
       undici.disable();
