@@ -69,7 +69,7 @@ export async function createService(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // Every line a request logs carries its traceId and spanId. Without tracing they are made here
     // (trace-context.ts: the caller's trace id from its traceparent, a new span id); with tracing
-    // they are the request span's, known only once @fastify/otel started it (the onRequest hook below).
+    // they are the request span's, known only once @fastify/otel started it (tracing/sdk.ts's hook).
     ...(tracing
       ? {}
       : {
