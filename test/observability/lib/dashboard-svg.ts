@@ -31,6 +31,7 @@ export function dashboardSvg(title: string, panels: PanelData[]): string {
   const width = 24 * COLUMN;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${xmlText(`The ${title} dashboard, drawn from the data of a test run`)}</title>`,
     `<rect width="${width}" height="${height}" fill="#111217"/>`,
     `<text x="10" y="24" fill="#ccccdc" font-size="16">${xmlText(title)}</text>`,
   ];
