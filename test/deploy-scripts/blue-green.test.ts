@@ -70,12 +70,59 @@ const hpas = (target: Slot) =>
     })),
   );
 
-function cluster(options: { live: Slot; previous?: Slot; blue: SetState; green: SetState; hpa?: boolean }): Rule[] {
+/** HTTPRoute frontend of gateway-api/blue-green: every rule weighs the two sets' Services. */
+function weightedRoute(live: Slot) {
+  const backendRefs = (['blue', 'green'] as const).map((slot) => ({
+    name: `frontend-${slot}`,
+    port: 8080,
+    weight: slot === live ? 100 : 0,
+  }));
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'frontend', namespace: 'tasktier' },
+    spec: { rules: [{ backendRefs }, { backendRefs: structuredClone(backendRefs) }] },
+  };
+}
+
+/**
+ * What kubectl answers for HTTPRoute frontend: nothing (`--ignore-not-found`: the Ingress entry),
+ * the weighted route, or an error (a cluster without Gateway API, or something else).
+ */
+type RouteAnswer = 'none' | 'weighted' | 'no-gateway-api' | 'forbidden';
+function routeRule(answer: RouteAnswer, live: Slot): Rule {
+  const match = '^get httproutes.gateway.networking.k8s.io frontend --ignore-not-found ';
+  switch (answer) {
+    case 'none':
+      return { match, stdout: '' };
+    case 'weighted':
+      return { match, json: weightedRoute(live) };
+    case 'no-gateway-api':
+      return { match, exit: 1, stderr: 'error: the server doesn\'t have a resource type "httproutes"\n' };
+    case 'forbidden':
+      return {
+        match,
+        exit: 1,
+        stderr:
+          'Error from server (Forbidden): httproutes.gateway.networking.k8s.io "frontend" is forbidden: User "ci" cannot get resource "httproutes"\n',
+      };
+  }
+}
+
+function cluster(options: {
+  live: Slot;
+  previous?: Slot;
+  blue: SetState;
+  green: SetState;
+  hpa?: boolean;
+  route?: RouteAnswer;
+}): Rule[] {
   return [
     ...reachable,
     { match: '^get service frontend ', json: service(options.live, options.previous) },
     { match: '^get deployments --selector=tasktier.io/slot ', json: sets(options.blue, options.green) },
     { match: '^get horizontalpodautoscalers ', json: options.hpa ? hpas(options.live) : list([]) },
+    routeRule(options.route ?? 'none', options.live),
   ];
 }
 
@@ -294,6 +341,7 @@ describe('blue-green: decisions', () => {
           json: sets({ version: '0.1.0', replicas: 2 }, { version: '0.2.0', replicas: 2 }),
         },
         { match: '^get horizontalpodautoscalers ', json: list([]) },
+        routeRule('none', 'green'),
         { match: '^scale deployment/(frontend|backend)-blue --replicas=2 ', stdout: 'scaled\n' },
         { match: '^rollout status deployment/(frontend|backend)-blue ', stdout: 'successfully rolled out\n' },
         { match: '^patch ', stdout: 'patched\n' },
@@ -340,6 +388,148 @@ describe('blue-green: decisions', () => {
     expect(mutations(run.calls)).toEqual([
       'scale deployment/frontend-blue --replicas=0 --namespace tasktier',
       'scale deployment/backend-blue --replicas=0 --namespace tasktier',
+    ]);
+  });
+});
+
+describe('blue-green with the Gateway entry: the HTTPRoute weights move first', () => {
+  const jsonPatchOf = (call: string) =>
+    JSON.parse(call.replace(/^.*--patch=(\[.*\]) --namespace.*$/, '$1')) as {
+      op: string;
+      path: string;
+      value: number;
+    }[];
+  const weightsAfter = (live: Slot, operations: { path: string; value: number }[]) => {
+    const route = weightedRoute(live);
+    for (const operation of operations) {
+      const [, rule, backend] = /^\/spec\/rules\/(\d+)\/backendRefs\/(\d+)\/weight$/.exec(operation.path)!;
+      route.spec.rules[Number(rule)]!.backendRefs[Number(backend)]!.weight = operation.value;
+    }
+    return route.spec.rules.map((rule) =>
+      rule.backendRefs.map((backend) => `${backend.name}=${backend.weight}`).join(' '),
+    );
+  };
+
+  test('switch: one JSON patch puts every rule on the idle set (100) and off the live one (0), then the Services', async () => {
+    const run = await runScript('blue-green', ['switch'], {
+      kind: 'stand-in',
+      rules: [
+        ...cluster({
+          live: 'blue',
+          blue: { version: '0.1.0', replicas: 2 },
+          green: { version: '0.2.0', replicas: 2 },
+          route: 'weighted',
+        }),
+        { match: '^patch ', stdout: 'patched\n' },
+      ],
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const patches = mutations(run.calls);
+    expect(patches.map((call) => call.split(' ').slice(0, 3).join(' '))).toEqual([
+      'patch httproutes.gateway.networking.k8s.io frontend',
+      'patch service frontend',
+      'patch service frontend-preview',
+    ]);
+    expect(patches[0]).toContain('--type=json');
+    const operations = jsonPatchOf(patches[0]!);
+    expect(operations.every((operation) => operation.op === 'replace')).toBe(true);
+    expect(weightsAfter('blue', operations)).toEqual([
+      'frontend-blue=0 frontend-green=100',
+      'frontend-blue=0 frontend-green=100',
+    ]);
+    expect(run.stdout).toMatch(/switching HTTPRoute frontend's weights: frontend-green 100, frontend-blue 0/);
+  });
+
+  test('rollback: the weights back to the set recorded by the last switch', async () => {
+    const run = await runScript('blue-green', ['rollback'], {
+      kind: 'stand-in',
+      rules: [
+        ...cluster({
+          live: 'green',
+          previous: 'blue',
+          blue: { version: '0.1.0', replicas: 2 },
+          green: { version: '0.2.0', replicas: 2 },
+          route: 'weighted',
+        }),
+        { match: '^patch ', stdout: 'patched\n' },
+      ],
+    });
+    expect(run.code).toBe(0);
+    const patches = mutations(run.calls);
+    expect(weightsAfter('green', jsonPatchOf(patches[0]!))).toEqual([
+      'frontend-blue=100 frontend-green=0',
+      'frontend-blue=100 frontend-green=0',
+    ]);
+    expect(patchOf(patches[1]!)).toMatchObject({ spec: { selector: { 'tasktier.io/slot': 'blue' } } });
+  });
+
+  test('status shows the weights', async () => {
+    const run = await runScript('blue-green', ['status'], {
+      kind: 'stand-in',
+      rules: cluster({
+        live: 'blue',
+        blue: { version: '0.1.0', replicas: 2 },
+        green: { version: '0.2.0', replicas: 0 },
+        route: 'weighted',
+      }),
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/gateway: HTTPRoute frontend weights frontend-blue 100, frontend-green 0\n/);
+  });
+
+  test('a cluster without Gateway API: the Ingress way (the Service selector only)', async () => {
+    const run = await runScript('blue-green', ['switch'], {
+      kind: 'stand-in',
+      rules: [
+        ...cluster({
+          live: 'blue',
+          blue: { version: '0.1.0', replicas: 2 },
+          green: { version: '0.2.0', replicas: 2 },
+          route: 'no-gateway-api',
+        }),
+        { match: '^patch ', stdout: 'patched\n' },
+      ],
+    });
+    expect(run.code).toBe(0);
+    expect(mutations(run.calls).map((call) => call.split(' ').slice(0, 3).join(' '))).toEqual([
+      'patch service frontend',
+      'patch service frontend-preview',
+    ]);
+  });
+
+  test('the route cannot be read (not allowed): exit 3, nothing switched', async () => {
+    const run = await runScript('blue-green', ['switch'], {
+      kind: 'stand-in',
+      rules: cluster({
+        live: 'blue',
+        blue: { version: '0.1.0', replicas: 2 },
+        green: { version: '0.2.0', replicas: 2 },
+        route: 'forbidden',
+      }),
+    });
+    expect(run.code).toBe(3);
+    expect(errorLine(run)).toMatch(/^blue-green: cannot read HTTPRoute frontend: .*forbidden/);
+    expect(mutations(run.calls)).toEqual([]);
+  });
+
+  test('the route patch fails: exit 1, the Services untouched', async () => {
+    const run = await runScript('blue-green', ['switch'], {
+      kind: 'stand-in',
+      rules: [
+        ...cluster({
+          live: 'blue',
+          blue: { version: '0.1.0', replicas: 2 },
+          green: { version: '0.2.0', replicas: 2 },
+          route: 'weighted',
+        }),
+        { match: '^patch httproutes', exit: 1, stderr: 'Error from server: admission webhook denied the request\n' },
+      ],
+    });
+    expect(run.code).toBe(1);
+    expect(errorLine(run)).toMatch(/could not patch HTTPRoute frontend: .*nothing was switched/);
+    expect(mutations(run.calls).map((call) => call.split(' ').slice(0, 2).join(' '))).toEqual([
+      'patch httproutes.gateway.networking.k8s.io',
     ]);
   });
 });

@@ -878,7 +878,7 @@ describe('mutated rendered objects are caught', () => {
         });
       },
       rule: 'secrets/consumers',
-      match: /^Deployment\/frontend: volume tls reads Secret microservices-local-tls key tls\.key: the Ingress TLS key/,
+      match: /^Deployment\/frontend: volume tls reads Secret microservices-local-tls key tls\.key: the entry's TLS key/,
     },
     {
       name: 'backup args with a second --user admin appended (the script uses the last)',

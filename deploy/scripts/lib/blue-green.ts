@@ -4,6 +4,7 @@ import {
   FailedError,
   imageOf,
   Kubectl,
+  kubectlMessage,
   type ListJson,
   PreflightError,
   parseDuration,
@@ -25,7 +26,10 @@ const HELP = `Usage: deploy/scripts/blue-green COMMAND [options]
 
 Blue-green releases with deploy/k8s/components/blue-green: two full sets of the app (blue, green),
 each frontend talking to the backend of its own set. Service frontend (the Ingress's) selects the
-live set, Service frontend-preview the idle one.
+live set, Service frontend-preview the idle one. With the Gateway entry and its blue-green part
+(deploy/k8s/components/gateway-api/blue-green), the HTTPRoute frontend sends traffic to the
+Services frontend-blue and frontend-green by weight, and switch and rollback move the weights
+(100 to the live set, 0 to the other) before the Services.
 
 Commands:
   status              which set is live, what each set runs and how many replicas are ready
@@ -34,7 +38,8 @@ Commands:
                       to the live set's size, wait until it is ready, smoke-test it through
                       frontend-preview. The live set is not touched.
   switch              make the idle set live: one patch of Service frontend's selector (instant),
-                      frontend-preview then selects the old set; autoscalers follow the live set
+                      frontend-preview then selects the old set; autoscalers follow the live set.
+                      With the Gateway's weights: first one patch of HTTPRoute frontend's weights
   rollback            switch back to the set that was live before the last switch (scaled up again
                       first if it was retired)
   retire              scale the idle set to 0 (its pods drain as in any rollout)
@@ -137,6 +142,17 @@ interface HpaJson {
   spec: { scaleTargetRef: { kind: string; name: string } };
 }
 
+interface BackendRefJson {
+  name: string;
+  port?: number;
+  weight?: number;
+}
+
+interface RouteJson {
+  metadata: { name: string };
+  spec: { rules?: { backendRefs?: BackendRefJson[] }[] };
+}
+
 interface State {
   live: Slot;
   idle: Slot;
@@ -144,6 +160,52 @@ interface State {
   switchedAt?: string;
   deployments: Map<string, DeploymentJson>;
   hpas: HpaJson[];
+  /** The Gateway's HTTPRoute frontend when it routes to the sets by weight (gateway-api/blue-green). */
+  route?: RouteJson;
+}
+
+const slotService = (slot: Slot) => `frontend-${slot}`;
+
+/**
+ * HTTPRoute frontend, when the Gateway entry is there and routes to frontend-blue / frontend-green
+ * by weight; undefined with the Ingress (no Gateway API in the cluster, no such route, or a route
+ * to Service frontend, which the selector patch switches as with the Ingress).
+ */
+async function readWeightedRoute(kubectl: Kubectl): Promise<RouteJson | undefined> {
+  const result = await kubectl.run([
+    'get',
+    'httproutes.gateway.networking.k8s.io',
+    'frontend',
+    '--ignore-not-found',
+    '--request-timeout=20s',
+    '--output=json',
+  ]);
+  if (result.code !== 0) {
+    const message = kubectlMessage(result);
+    if (/doesn't have a resource type|could not find the requested resource|no matches for kind/i.test(message)) {
+      return undefined;
+    }
+    throw new PreflightError(`cannot read HTTPRoute frontend: ${message}`);
+  }
+  if (result.stdout.trim() === '') return undefined;
+  let route: RouteJson;
+  try {
+    route = JSON.parse(result.stdout) as RouteJson;
+  } catch {
+    throw new PreflightError('kubectl get httproute frontend did not return JSON');
+  }
+  const names = (route.spec.rules ?? []).flatMap((rule) => (rule.backendRefs ?? []).map((backend) => backend.name));
+  if (!names.some((name) => SLOTS.some((slot) => name === slotService(slot)))) return undefined;
+  return route;
+}
+
+/** The slot every rule of the route sends all its traffic to, or undefined when they disagree. */
+function routeLive(route: RouteJson): Slot | undefined {
+  const lives = (route.spec.rules ?? []).map((rule) => {
+    const weighted = (rule.backendRefs ?? []).filter((backend) => (backend.weight ?? 1) > 0);
+    return weighted.length === 1 ? SLOTS.find((slot) => weighted[0]!.name === slotService(slot)) : undefined;
+  });
+  return lives.every((slot) => slot !== undefined && slot === lives[0]) ? lives[0] : undefined;
 }
 
 const other = (slot: Slot): Slot => (slot === 'blue' ? 'green' : 'blue');
@@ -177,6 +239,7 @@ async function readState(kubectl: Kubectl, namespace: string): Promise<State> {
     (message) => new PreflightError(`cannot read the HorizontalPodAutoscalers: ${message}`),
   );
   const previous = service.metadata.annotations?.[PREVIOUS_ANNOTATION];
+  const route = await readWeightedRoute(kubectl);
   return {
     live,
     idle: other(live),
@@ -184,6 +247,7 @@ async function readState(kubectl: Kubectl, namespace: string): Promise<State> {
     switchedAt: service.metadata.annotations?.[SWITCHED_ANNOTATION],
     deployments,
     hpas: hpas.items,
+    ...(route ? { route } : {}),
   };
 }
 
@@ -208,6 +272,13 @@ async function status(kubectl: Kubectl, options: Options, say: (line: string) =>
     say(`  ${slot.padEnd(5)} ${slot === state.live ? 'live   ' : 'preview'}  ${cells.join('  |  ')}`);
   }
   for (const hpa of state.hpas) say(`  autoscaling: ${hpa.metadata.name} -> ${hpa.spec.scaleTargetRef.name}`);
+  if (state.route) {
+    const weights = (state.route.spec.rules ?? [])[0]?.backendRefs ?? [];
+    const routeSlot = routeLive(state.route);
+    say(
+      `  gateway: HTTPRoute frontend weights ${weights.map((backend) => `${backend.name} ${backend.weight ?? 1}`).join(', ')}${routeSlot === state.live ? '' : ` (does not match the live set ${state.live}: run switch or rollback again)`}`,
+    );
+  }
 }
 
 async function waitReady(kubectl: Kubectl, options: Options, slot: Slot, say: (line: string) => void): Promise<void> {
@@ -278,6 +349,27 @@ async function switchTo(kubectl: Kubectl, state: State, target: Slot, say: (line
     const detail = notReady.map((entry) => `${entry.tier}-${target} ${entry.ready}/${entry.wanted} ready`).join(', ');
     throw new FailedError(`the ${target} set is not ready (${detail}): deploy to it first; nothing was switched`);
   }
+  if (state.route) {
+    // The Gateway routes by weight: all of every rule's traffic to the target set, in one patch.
+    const operations = (state.route.spec.rules ?? []).flatMap((rule, ruleIndex) =>
+      (rule.backendRefs ?? []).map((backend, backendIndex) => ({
+        op: 'replace',
+        path: `/spec/rules/${ruleIndex}/backendRefs/${backendIndex}/weight`,
+        value: backend.name === slotService(target) ? 100 : 0,
+      })),
+    );
+    say(`switching HTTPRoute frontend's weights: ${slotService(target)} 100, ${slotService(from)} 0`);
+    await kubectl.ok(
+      [
+        'patch',
+        'httproutes.gateway.networking.k8s.io',
+        'frontend',
+        '--type=json',
+        `--patch=${JSON.stringify(operations)}`,
+      ],
+      (message) => new FailedError(`could not patch HTTPRoute frontend: ${message}; nothing was switched`),
+    );
+  }
   const patch = {
     metadata: { annotations: { [PREVIOUS_ANNOTATION]: from, [SWITCHED_ANNOTATION]: new Date().toISOString() } },
     spec: { selector: { [SLOT_LABEL]: target } },
@@ -285,7 +377,12 @@ async function switchTo(kubectl: Kubectl, state: State, target: Slot, say: (line
   say(`switching Service frontend from ${from} to ${target}`);
   await kubectl.ok(
     ['patch', 'service', 'frontend', '--type=merge', `--patch=${JSON.stringify(patch)}`],
-    (message) => new FailedError(`could not patch Service frontend: ${message}; nothing was switched`),
+    (message) =>
+      new FailedError(
+        state.route
+          ? `switched HTTPRoute frontend to ${target}, but patching Service frontend failed: ${message}`
+          : `could not patch Service frontend: ${message}; nothing was switched`,
+      ),
   );
   const partial = (what: string) => (message: string) =>
     new FailedError(`switched Service frontend to ${target}, but ${what} failed: ${message}`);

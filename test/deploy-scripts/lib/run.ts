@@ -60,7 +60,11 @@ function toolsDir(root: string): string {
   return bin;
 }
 
-export async function runScript(script: 'rollout' | 'blue-green', args: string[], kubectl: Kubectl): Promise<Run> {
+export async function runScript(
+  script: 'rollout' | 'blue-green' | 'generate-helm-chart',
+  args: string[],
+  kubectl: Kubectl,
+): Promise<Run> {
   const root = mkdtempSync(join(tmpdir(), 'tasktier-scripts-'));
   try {
     const tools = toolsDir(root);

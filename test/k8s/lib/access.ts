@@ -1,5 +1,5 @@
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
-import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { entryTlsSecrets } from './certificate.ts';
 import { ARCHITECTURE, type Expectations } from './expectations.ts';
 import type { Add } from './pod-checks.ts';
 import { allContainers, findObject, type K8sObject, type PodTemplate, podTemplates } from './types.ts';
@@ -90,11 +90,7 @@ function allowedSecretKeys(objects: readonly K8sObject[], expected: Expectations
 /** secrets/consumers: every Secret reference of every pod is on the allow-list, nothing else. */
 export function checkSecretConsumers(objects: readonly K8sObject[], expected: Expectations, add: Add): void {
   const allowed = allowedSecretKeys(objects, expected);
-  const tlsSecrets = new Set(
-    objects
-      .filter((object) => object.kind === 'Ingress')
-      .flatMap((object) => ((object as IIngress & K8sObject).spec?.tls ?? []).map((entry) => entry.secretName ?? '')),
-  );
+  const tlsSecrets = new Set(entryTlsSecrets(objects));
   for (const template of podTemplates(objects)) {
     const pod = podName(template);
     const keys = allowed.get(pod) ?? new Set<string>();
@@ -108,7 +104,7 @@ export function checkSecretConsumers(objects: readonly K8sObject[], expected: Ex
         add(
           'secrets/consumers',
           template.ref,
-          `${where} reads ${what}: the Ingress TLS key is for the ingress controller only`,
+          `${where} reads ${what}: the entry's TLS key is for the ingress controller or gateway only`,
         );
       } else if (!keys.has(`${reference.secret}/${reference.key}`)) {
         const may = [...keys].join(', ') || 'no Secret';

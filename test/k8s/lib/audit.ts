@@ -8,8 +8,10 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { checkDangerousOptions, checkDataClaimConsumers, checkSecretConsumers } from './access.ts';
+import { checkCertificate } from './certificate.ts';
 import { type AppExpectation, ARCHITECTURE, type Expectations } from './expectations.ts';
-import { connectionMatrix, flowName, selectorMatches } from './netpol.ts';
+import { checkGateway } from './gateway.ts';
+import { connectionMatrix, flowName, GATEWAY_POD, selectorMatches } from './netpol.ts';
 import {
   type Add,
   checkImage,
@@ -70,7 +72,9 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   checkSecretConsumers(objects, expected, add);
   checkDataClaimConsumers(objects, add);
   checkBackup(objects, podTemplates(objects), expected, add);
-  checkIngress(objects, expected, add);
+  if (expected.entry === 'gateway') checkGateway(objects, expected, add);
+  else checkIngress(objects, expected, add);
+  checkCertificate(objects, expected, add);
   checkExposure(objects, add);
   checkDisruptionBudgets(objects, expected, add);
   checkMonitoring(objects, expected, add);
@@ -78,7 +82,14 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   return findings;
 }
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'PersistentVolume',
+  'StorageClass',
+  'ClusterIssuer',
+]);
 
 function checkNamespaceAndLabels(objects: readonly K8sObject[], expected: Expectations, add: Add): void {
   const namespace = findObject(objects, 'Namespace', expected.namespace);
@@ -102,8 +113,15 @@ function checkNamespaceAndLabels(objects: readonly K8sObject[], expected: Expect
       add('namespace/objects', ref(object), `is in namespace ${object.metadata.namespace ?? '(none)'}`);
     }
     const labels = object.metadata.labels ?? {};
-    if (labels['app.kubernetes.io/part-of'] !== 'tasktier' || labels['app.kubernetes.io/managed-by'] !== 'kustomize') {
-      add('labels/common', ref(object), 'needs app.kubernetes.io/part-of=tasktier and managed-by=kustomize');
+    if (
+      labels['app.kubernetes.io/part-of'] !== 'tasktier' ||
+      labels['app.kubernetes.io/managed-by'] !== expected.managedBy
+    ) {
+      add(
+        'labels/common',
+        ref(object),
+        `needs app.kubernetes.io/part-of=tasktier and managed-by=${expected.managedBy}`,
+      );
     }
   }
 }
@@ -664,6 +682,8 @@ function checkSecrets(objects: readonly K8sObject[], expected: Expectations, add
 }
 
 function checkIngress(objects: readonly K8sObject[], expected: Expectations, add: Add): void {
+  for (const object of objects.filter((candidate) => ['Gateway', 'HTTPRoute'].includes(candidate.kind)))
+    add('ingress/one-entry', ref(object), 'a Gateway API object next to the Ingress: two ways in, two sets of rules');
   const ingresses = objects.filter((object) => object.kind === 'Ingress') as (IIngress & K8sObject)[];
   if (ingresses.length !== 1) {
     add('ingress/count', 'Ingress', `expected exactly one Ingress, found ${ingresses.length}`);
@@ -805,7 +825,7 @@ function checkExposure(objects: readonly K8sObject[], add: Add): void {
     if (object.kind !== 'Service') continue;
     const type = (object as IService & K8sObject).spec?.type ?? 'ClusterIP';
     if (type !== 'ClusterIP')
-      add('services/type', ref(object), `type ${type} exposes it outside the cluster; only the Ingress may`);
+      add('services/type', ref(object), `type ${type} exposes it outside the cluster; only the entry may`);
   }
 }
 
@@ -925,7 +945,13 @@ function checkNetworkPolicies(objects: readonly K8sObject[], expected: Expectati
         'NetworkPolicy',
         `${connection.from.id} may reach ${connection.to.id}'s metrics port ${connection.port}`,
       );
-    } else if (prometheus && connection.to.namespace === expected.namespace && name !== 'metrics') {
+    } else if (
+      prometheus &&
+      connection.to.namespace === expected.namespace &&
+      name !== 'metrics' &&
+      // The Gateway's own pods serve the public: anyone may reach them, Prometheus too.
+      connection.to.id !== `${expected.namespace}/${GATEWAY_POD}`
+    ) {
       add(
         'netpol/metrics-port',
         'NetworkPolicy',

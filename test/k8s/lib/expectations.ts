@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FlowKey } from './netpol.ts';
+import { ACME_SOLVER_POD, ENVOY_POD, type FlowKey, GATEWAY_POD, NGF_CONTROL_PLANE, outsideClients } from './netpol.ts';
 import { includedComponents, k8sDir, type Target } from './render.ts';
 
 /** What the architecture (docs/architecture.md) says the rendered manifests must be, per target. */
@@ -44,10 +44,19 @@ export interface Expectations {
   /** The redis-backup component: an hourly backup CronJob as the ACL user `backup`. */
   backup: boolean;
   /**
-   * tls: HTTPS only (the ingress-tls component, which prod includes): redirect, HSTS, Secure cookie.
-   * A prod without it is a finding, not a different expectation.
+   * The way in from outside: `ingress` (base/ingress.yaml, for ingress-nginx) or `gateway` (the
+   * gateway-api component: a Gateway and HTTPRoutes, HTTPS only).
+   */
+  entry: 'ingress' | 'gateway';
+  /**
+   * tls: HTTPS only (the ingress-tls component, which prod includes, or the Gateway entry):
+   * redirect, HSTS, Secure cookie. A prod without it is a finding, not a different expectation.
    */
   ingress: { className: string; host: string; tls: boolean };
+  /** The cert-manager component: a Certificate that keeps the entry's TLS Secret issued. */
+  certManager: boolean;
+  /** app.kubernetes.io/managed-by on every object: kustomize, or Helm for the chart's output. */
+  managedBy: string;
   monitoring: boolean;
   requiredAntiAffinity: boolean;
   secretFromFile: boolean;
@@ -110,8 +119,32 @@ export const AUDITED_COMPONENTS = [
  * The architecture's flows; with `backup` (the redis-backup component) also the backup Job's one
  * connection, redis-backup -> redis:6379, and its DNS lookups. Nothing else.
  */
-export function expectedFlows(namespace: string, options: { backup?: boolean; monitoring?: boolean } = {}): FlowKey[] {
+export function expectedFlows(
+  namespace: string,
+  options: { backup?: boolean; entry?: 'ingress' | 'gateway'; certManager?: boolean; monitoring?: boolean } = {},
+): FlowKey[] {
   const dns = 'kube-system/kube-dns';
+  const tcp = (from: string, to: string, port: number): FlowKey => ({ from, to, port, protocol: 'TCP' });
+  const gatewayPod = `${namespace}/${GATEWAY_POD}`;
+  // The Gateway's pods: in this namespace (NGINX Gateway Fabric) with their own rules, or in Envoy
+  // Gateway's namespace. Everybody outside the namespace may reach the in-namespace ones on 80/443.
+  const gateway: FlowKey[] =
+    options.entry === 'gateway'
+      ? [
+          tcp(ENVOY_POD, `${namespace}/frontend`, 8080),
+          tcp(gatewayPod, `${namespace}/frontend`, 8080),
+          { from: gatewayPod, to: dns, port: 53, protocol: 'UDP' },
+          tcp(gatewayPod, dns, 53),
+          tcp(gatewayPod, NGF_CONTROL_PLANE, 8443),
+          ...outsideClients(namespace).flatMap((client) => [tcp(client, gatewayPod, 80), tcp(client, gatewayPod, 443)]),
+        ]
+      : [tcp('ingress-nginx/controller', `${namespace}/frontend`, 8080)];
+  // cert-manager's HTTP-01 solver: reached by whichever entry is installed, on its port only.
+  const solver: FlowKey[] = options.certManager
+    ? ['ingress-nginx/controller', gatewayPod, ENVOY_POD].map((from) =>
+        tcp(from, `${namespace}/${ACME_SOLVER_POD}`, 8089),
+      )
+    : [];
   const backup: FlowKey[] = options.backup
     ? [
         { from: `${namespace}/redis-backup`, to: `${namespace}/redis`, port: 6379, protocol: 'TCP' },
@@ -120,7 +153,8 @@ export function expectedFlows(namespace: string, options: { backup?: boolean; mo
       ]
     : [];
   return [
-    { from: 'ingress-nginx/controller', to: `${namespace}/frontend`, port: 8080, protocol: 'TCP' },
+    ...gateway,
+    ...solver,
     { from: `${namespace}/frontend`, to: `${namespace}/backend`, port: 5000, protocol: 'TCP' },
     { from: `${namespace}/backend`, to: `${namespace}/redis`, port: 6379, protocol: 'TCP' },
     { from: `${namespace}/frontend`, to: dns, port: 53, protocol: 'UDP' },
@@ -141,6 +175,7 @@ export function expectedFlows(namespace: string, options: { backup?: boolean; mo
 export function expectationsFor(target: Target, components: readonly string[]): Expectations {
   const all = new Set([...includedComponents(target), ...components]);
   const prod = target === 'overlays/prod';
+  const entry = all.has('gateway-api') ? 'gateway' : 'ingress';
   const replicas = target === 'overlays/dev' ? 1 : 2;
   const { ports, metricsPorts, trustProxy } = ARCHITECTURE;
   const app = (name: 'frontend' | 'backend', env: Record<string, string>): AppExpectation => ({
@@ -148,7 +183,7 @@ export function expectationsFor(target: Target, components: readonly string[]): 
     port: ports[name],
     metricsPort: metricsPorts[name],
     replicas,
-    ...(prod ? { hpa: { ...ARCHITECTURE.hpa }, pdbMinAvailable: 1 } : {}),
+    ...(all.has('autoscaling') ? { hpa: { ...ARCHITECTURE.hpa }, pdbMinAvailable: 1 } : {}),
     env: { ...env, METRICS_PORT: String(metricsPorts[name]), TRUST_PROXY: trustProxy },
   });
   return {
@@ -170,12 +205,21 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       auth: all.has('redis-acl') ? 'acl' : 'requirepass',
     },
     backup: all.has('redis-backup'),
-    ingress: { className: ARCHITECTURE.ingressClass, host: ARCHITECTURE.host, tls: prod || all.has('ingress-tls') },
+    entry,
+    ingress: {
+      className: ARCHITECTURE.ingressClass,
+      host: ARCHITECTURE.host,
+      tls: prod || all.has('ingress-tls') || entry === 'gateway',
+    },
+    certManager: all.has('cert-manager'),
+    managedBy: 'kustomize',
     monitoring: all.has('monitoring'),
     requiredAntiAffinity: all.has('required-anti-affinity'),
     secretFromFile: all.has('redis-secret-from-file'),
     flows: expectedFlows(ARCHITECTURE.namespace, {
       backup: all.has('redis-backup'),
+      entry,
+      certManager: all.has('cert-manager'),
       monitoring: all.has('monitoring'),
     }),
   };

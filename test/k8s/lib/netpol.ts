@@ -298,9 +298,65 @@ function surroundings(tasktierNamespace: string, namespaceLabels: Record<string,
       labels: { run: 'debug' },
       ports: [tcp(8080, 'http')],
     },
+    // The Gateway entry's pods, as each implementation runs them (labels from their own manifests):
+    // NGINX Gateway Fabric in the Gateway's namespace, with its control plane in nginx-gateway;
+    // Envoy Gateway in its own namespace. Present in every model, admitted only where the
+    // gateway-api component says so.
+    {
+      id: `${tasktierNamespace}/${GATEWAY_POD}`,
+      ip: '10.244.1.98',
+      namespace: tasktierNamespace,
+      namespaceLabels,
+      labels: { 'gateway.networking.k8s.io/gateway-name': 'tasktier', 'app.kubernetes.io/name': 'tasktier-nginx' },
+      ports: [tcp(80), tcp(443)],
+    },
+    {
+      id: ENVOY_POD,
+      ip: '10.244.5.10',
+      namespace: 'envoy-gateway-system',
+      labels: {
+        'app.kubernetes.io/name': 'envoy',
+        'app.kubernetes.io/component': 'proxy',
+        'gateway.envoyproxy.io/owning-gateway-name': 'tasktier',
+        'gateway.envoyproxy.io/owning-gateway-namespace': 'tasktier',
+      },
+      ports: [tcp(10080), tcp(10443)],
+    },
+    {
+      id: NGF_CONTROL_PLANE,
+      ip: '10.244.5.20',
+      namespace: 'nginx-gateway',
+      labels: { 'app.kubernetes.io/name': 'nginx-gateway', 'app.kubernetes.io/instance': 'ngf' },
+      ports: [tcp(8443, 'agent-grpc')],
+    },
+    // cert-manager's HTTP-01 solver, started in the Certificate's namespace while it is issued.
+    {
+      id: `${tasktierNamespace}/${ACME_SOLVER_POD}`,
+      ip: '10.244.1.97',
+      namespace: tasktierNamespace,
+      namespaceLabels,
+      labels: { 'acme.cert-manager.io/http01-solver': 'true' },
+      ports: [tcp(8089, 'http')],
+    },
     { id: 'kube-apiserver', ip: '172.18.0.2', ports: [tcp(6443)] },
     { id: 'internet', ip: '203.0.113.10', ports: [tcp(80), tcp(443)] },
   ];
+}
+
+/** The Gateway's data-plane pod in the app's namespace (NGINX Gateway Fabric, Istio). */
+export const GATEWAY_POD = 'gateway-nginx';
+/** Envoy Gateway's proxy pod for the Gateway tasktier, in Envoy Gateway's own namespace. */
+export const ENVOY_POD = 'envoy-gateway-system/envoy-tasktier';
+/** NGINX Gateway Fabric's control plane, which its data-plane pods fetch configuration from. */
+export const NGF_CONTROL_PLANE = 'nginx-gateway/control-plane';
+/** cert-manager's ACME HTTP-01 solver pod. */
+export const ACME_SOLVER_POD = 'acme-solver';
+
+/** Ids of every modelled endpoint outside `namespace` (possible clients of a public entry). */
+export function outsideClients(namespace: string): string[] {
+  return surroundings(namespace, {})
+    .filter((endpoint) => endpoint.namespace !== namespace)
+    .map((endpoint) => endpoint.id);
 }
 
 export interface FlowKey {

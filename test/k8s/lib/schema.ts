@@ -18,6 +18,8 @@ import { type Finding, type K8sObject, ref } from './types.ts';
 const CRD_PACKAGES: Record<string, string> = {
   'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
   'argoproj.io': '@kubernetes-models/argo-rollouts',
+  'gateway.networking.k8s.io': '@kubernetes-models/gateway-api',
+  'cert-manager.io': '@kubernetes-models/cert-manager',
 };
 
 /** Module that defines apiVersion/kind, or undefined when no package knows the group. */
