@@ -75,6 +75,9 @@ export default defineConfig({
       },
       // deploy/scripts/rollout and blue-green run as users run them, against a stand-in kubectl that
       // records calls and answers from fixtures (no API server can run here).
+      // Traces, logs, dashboards and alerts: the production bundles with tracing on and off (an OTLP
+      // receiver stands in for the collector), and the real Prometheus, promtool and redis_exporter.
+      { test: { name: 'observability', include: ['test/observability/**/*.test.ts'], ...processSuite } },
       { test: { name: 'deploy-scripts', include: ['test/deploy-scripts/**/*.test.ts'], testTimeout: 60_000 } },
       // The browser suite: Chromium against the real stack.
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {

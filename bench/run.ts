@@ -49,6 +49,7 @@ import {
   type WorkloadResult,
 } from './lib/results.ts';
 import { openStreamsInBatches, until } from './lib/sse.ts';
+import { formatTracingCost, tracingCost } from './tracing-cost.ts';
 
 const HELP = `Usage: npm run bench [-- options]
 
@@ -58,7 +59,8 @@ load generator (autocannon, 50 connections). Workloads GET 20 todos, POST, PATCH
 each through the backend, the frontend and nginx (with RATE_LIMITS=off: the load comes from one
 address), GET and POST also to a third backend with the limits on (raised to refuse nothing): the
 limits' cost; GET of 10/1,000/10,000-todo lists; live-sync
-fan-out to 1,000 and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time.
+fan-out to 1,000 and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time; what
+OpenTelemetry tracing costs (off, on with the collector unreachable, on exporting every span).
 Prints a table; writes JSON and an SVG chart to the output directory (latest.json, latest.svg and
 a time-stamped copy of each). Takes 4-5 minutes (--quick: about 25 s).
 
@@ -71,7 +73,7 @@ Options:
   --warmup S            discarded warm-up seconds before each measured run (default 2; quick 0.2)
   --connections N       load generator connections (default 50)
   --fanout N,N          SSE client counts (default 1000,5000; quick 50,100)
-  --only LIST           run only these parts, e.g. get20:backend,post:backend,scale,fanout
+  --only LIST           run only these parts, e.g. get20:backend,post:backend,scale,fanout,tracing
                         (workloads get20 post patch mix, paths backend frontend nginx);
                         for before/after comparisons of one figure, not a full report
   --backend-script F    benchmark this backend bundle instead of services/backend/dist/server.js
@@ -96,12 +98,15 @@ function onlyParts(list: string, extraPaths: string[]): Set<string> {
   const known = new Set([
     'scale',
     'fanout',
+    'tracing',
     ...WORKLOADS.flatMap((w) => paths.map((p) => `${w}:${p}`)),
     ...LIMITS_WORKLOADS.map((w) => `${w}:${LIMITS_PATH}`),
   ]);
   for (const part of parts) {
     if (!known.has(part)) {
-      process.stderr.write(`bench: --only takes workload:path pairs, scale and fanout; "${part}" is none of them\n`);
+      process.stderr.write(
+        `bench: --only takes workload:path pairs, scale, fanout and tracing; "${part}" is none of them\n`,
+      );
       process.exit(2);
     }
   }
@@ -208,7 +213,8 @@ const pairs = WORKLOADS.flatMap((workload) => pathsOf(workload).map((path) => ({
 );
 const scaleSizes = runs('scale') ? opts.scaleSizes : [];
 const fanOutClients = runs('fanout') ? opts.fanOut : [];
-const progressTotal = 4 + pairs.length + scaleSizes.length * (2 + comparePaths.length) + fanOutClients.length;
+const progressTotal =
+  4 + pairs.length + scaleSizes.length * (2 + comparePaths.length) + fanOutClients.length + (runs('tracing') ? 1 : 0);
 let progressStep = 0;
 function progress(message: string): void {
   progressStep++;
@@ -583,6 +589,21 @@ async function main(): Promise<BenchResults> {
     await waitStreamsClosed(stack.backendMetrics);
   }
 
+  // --- what tracing costs (bench/tracing-cost.ts): off, collector unreachable, exporting ---
+  if (runs('tracing')) progress('tracing cost: GET and POST through a frontend per tracing mode');
+  const tracing = runs('tracing')
+    ? await tracingCost({
+        measure: async (origin, next) => {
+          await peak(origin, next, { connections: opts.connections, durationS: opts.warmupS });
+          return peak(origin, next, load);
+        },
+        ceilingRps: async () => (await peak(stack.ceiling, ceilingNext, load)).rps,
+        rounds: opts.quick ? 1 : 3,
+        logFile: (name) => join(logDir, `${name}.log`),
+        progress: note,
+      })
+    : [];
+
   rss.stop();
   await api.close();
   const toRecord = (map: Map<string, number>) => Object.fromEntries(map);
@@ -610,6 +631,7 @@ async function main(): Promise<BenchResults> {
     workloads: workloadResults,
     scale,
     fanOut,
+    tracing,
     rss: { idle: toRecord(idle), load: toRecord(loadRss), scale: toRecord(scaleRss) },
   };
   return { ...partial, targets: evaluateTargets(partial) };
@@ -656,6 +678,7 @@ for (const name of [`bench-${results.mode}-${stamp}`, results.mode === 'full' ? 
 }
 rmSync(workDir, { recursive: true, force: true });
 process.stdout.write(`${formatTables(results)}\n`);
+if (results.tracing?.length) process.stdout.write(`\n${formatTracingCost(results.tracing)}\n`);
 const missed = results.targets.filter((t) => !t.met).length;
 process.stderr.write(
   `\nbench: done in ${results.durationS.toFixed(0)} s; ${results.targets.length - missed} of ${results.targets.length} targets met; results in ${opts.out}\n`,

@@ -1,3 +1,4 @@
+import type { TracingCostRow } from '../tracing-cost.ts';
 import type { FixedRateResult, PeakResult } from './load.ts';
 
 export const WORKLOADS = ['get20', 'post', 'patch', 'mix'] as const;
@@ -111,6 +112,8 @@ export interface BenchResults {
   workloads: WorkloadResult[];
   scale: ScaleResult[];
   fanOut: FanOutResult[];
+  /** GET and POST through the frontend per tracing mode (bench/tracing-cost.ts); absent in older results. */
+  tracing?: TracingCostRow[];
   /** Peak RSS per process (bytes): idle after start, under the workloads, during the scale runs. */
   rss: { idle: Record<string, number>; load: Record<string, number>; scale: Record<string, number> };
   targets: Target[];

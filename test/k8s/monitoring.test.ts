@@ -68,6 +68,11 @@ const KUBE_STATE_METRICS: Record<string, string[]> = {
   kube_statefulset_status_replicas_ready: ['namespace', 'statefulset'],
   kube_horizontalpodautoscaler_status_current_replicas: ['namespace', 'horizontalpodautoscaler'],
   kube_horizontalpodautoscaler_spec_max_replicas: ['namespace', 'horizontalpodautoscaler'],
+  // What Kubernetes events report, as kube-state-metrics keeps it.
+  kube_pod_container_status_waiting_reason: ['namespace', 'pod', 'uid', 'container', 'reason'],
+  kube_pod_status_unschedulable: ['namespace', 'pod', 'uid'],
+  kube_pod_status_ready: ['namespace', 'pod', 'uid', 'condition'],
+  kube_pod_status_phase: ['namespace', 'pod', 'uid', 'phase'],
 };
 /** Labels Prometheus adds to every series it scrapes through a ServiceMonitor. */
 const TARGET_LABELS = ['namespace', 'service', 'pod', 'container', 'endpoint', 'job', 'instance'];
@@ -93,8 +98,17 @@ describe('PrometheusRule tasktier', () => {
       'TasktierHPAAtMaxReplicas',
       'TasktierHigh5xxRatio',
       'TasktierHighLatency',
+      'TasktierImagePullFailing',
+      'TasktierPodCrashLooping',
+      'TasktierPodNotReady',
       'TasktierPodRestarting',
+      'TasktierPodUnschedulable',
+      'TasktierRedisAOFWriteFailing',
       'TasktierRedisDown',
+      'TasktierRedisExporterDown',
+      'TasktierRedisLastSaveFailed',
+      'TasktierRedisMemoryNearLimit',
+      'TasktierRedisRejectedConnections',
     ]);
     for (const alert of alerts) {
       const parsed = selectors(alert.expr);
@@ -108,10 +122,13 @@ describe('PrometheusRule tasktier', () => {
   test('kube-state-metrics metrics and labels are the ones it exports', () => {
     let checked = 0;
     for (const alert of alerts) {
-      // Two sources only: the services (tasktier_*, checked below on their /metrics) and
-      // kube-state-metrics (kube_*, checked here).
+      // Three sources only: the services (tasktier_*, checked below on their /metrics),
+      // kube-state-metrics (kube_*, checked here) and redis_exporter (redis_*, checked against the
+      // real exporter in test/observability/redis-exporter.test.ts).
       for (const selector of selectors(alert.expr).selectors) {
-        expect(selector.name, `${alert.alert}: ${selector.name} is from neither source`).toMatch(/^(tasktier|kube)_/);
+        expect(selector.name, `${alert.alert}: ${selector.name} is from no known source`).toMatch(
+          /^(tasktier|kube|redis)_/,
+        );
       }
       for (const selector of selectors(alert.expr).selectors.filter((found) => found.name.startsWith('kube_'))) {
         const labels = KUBE_STATE_METRICS[selector.name];
@@ -121,8 +138,8 @@ describe('PrometheusRule tasktier', () => {
         checked++;
       }
     }
-    // restarts, Redis (twice), the HPA (twice) and the two backup alerts.
-    expect(checked).toBeGreaterThanOrEqual(7);
+    // restarts, Redis (twice), the HPA (twice), the two backup alerts and the five event selectors.
+    expect(checked).toBeGreaterThanOrEqual(12);
   });
 });
 

@@ -2,6 +2,10 @@ export { type CommonConfig, ConfigError, commonConfigFields, loadServiceConfig }
 export { sendProblem, spreadRetryAfter } from './problem.ts';
 export type { ErrorMapping } from './problems.ts';
 export { randomId, requestIdFrom } from './request-id.ts';
-export { createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
+export { activeTracing, createService, type ServiceLogger, type ServiceOptions, startService } from './service.ts';
 export { closeWithin } from './shutdown.ts';
+export { annotateRequestSpan } from './tracing/annotate.ts';
+export { tracingRequested } from './tracing/requested.ts';
+export type { Tracing } from './tracing/sdk.ts';
+export { outgoingTraceHeaders, parseTraceparent } from './tracing/trace-context.ts';
 export { type TrustedProxies, trustedProxies } from './trust-proxy.ts';

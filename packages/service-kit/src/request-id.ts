@@ -19,6 +19,17 @@ export function randomId(bytes: number): string {
   return id;
 }
 
+/** `bytes` random bytes (at most 64) as lowercase hex (trace and span ids), from the same pool. */
+export function randomHex(bytes: number): string {
+  if (offset + bytes > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    offset = 0;
+  }
+  const id = pool.toString('hex', offset, offset + bytes);
+  offset += bytes;
+  return id;
+}
+
 /**
  * An incoming X-Request-Id (from a client, the Ingress or the frontend) is kept only if it is
  * short and plain, so it is safe in logs and headers; otherwise the service makes its own.

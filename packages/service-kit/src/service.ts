@@ -9,6 +9,9 @@ import { sendProblem } from './problem.ts';
 import problems, { type ErrorMapping } from './problems.ts';
 import { requestIdFrom } from './request-id.ts';
 import requestLog from './request-log.ts';
+import { tracingRequested } from './tracing/requested.ts';
+import type { Tracing } from './tracing/sdk.ts';
+import { assignTraceIds } from './tracing/trace-context.ts';
 import { trustedProxies } from './trust-proxy.ts';
 
 /** `false` for quiet tests, or a level and a stream to capture the JSON lines; JSON to stdout by default. */
@@ -27,6 +30,16 @@ export interface ServiceOptions {
   mapError?: ErrorMapping;
   /** Readiness beyond "listening and not draining", e.g. "Redis answers". */
   dependency?: { name: string; ready: () => Promise<boolean> };
+  /** OpenTelemetry, when on (startService starts it from the OTEL_* variables); off by default. */
+  tracing?: Tracing;
+}
+
+/** What startService started from the OTEL_* variables, for the app it builds next. */
+let processTracing: Tracing | undefined;
+
+/** The tracing startService started for this process (undefined when off). */
+export function activeTracing(): Tracing | undefined {
+  return processTracing;
 }
 
 /**
@@ -41,6 +54,7 @@ export async function createService(
 ): Promise<FastifyInstance> {
   const { config } = options;
   const logger = options.logger;
+  const tracing = options.tracing ?? processTracing;
   const app = Fastify({
     logger:
       logger === false
@@ -53,6 +67,17 @@ export async function createService(
           },
     // Fastify's own two lines per request are off: request-log.ts writes one line per request.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    // Every line a request logs carries its traceId and spanId. Without tracing they are made here
+    // (trace-context.ts: the caller's trace id from its traceparent, a new span id); with tracing
+    // they are the request span's, known only once @fastify/otel started it (tracing/sdk.ts's hook).
+    ...(tracing
+      ? {}
+      : {
+          childLoggerFactory: (parent, bindings, childOptions, raw) => {
+            const { traceId, spanId } = assignTraceIds(raw);
+            return parent.child({ ...bindings, traceId, spanId }, childOptions);
+          },
+        }),
     requestIdHeader: false,
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
     trustProxy: trustedProxies(config.TRUST_PROXY).fastify,
@@ -68,6 +93,11 @@ export async function createService(
     ...options.fastify,
   });
 
+  if (tracing) {
+    // First, so that every route registered after it gets its span.
+    await app.register(tracing.fastifyPlugin);
+    app.addHook('onClose', () => tracing.shutdown());
+  }
   await app.register(problems, { mapError: options.mapError });
   await app.register(requestLog);
   const build = {
@@ -99,6 +129,11 @@ export async function startService<C extends CommonConfig>(
   let app: FastifyInstance;
   try {
     config = loadConfig();
+    // OpenTelemetry is loaded only when asked for: off, none of it is even evaluated.
+    if (tracingRequested(process.env)) {
+      const { startTracing } = await import('./tracing/sdk.ts');
+      processTracing = startTracing(name, config.APP_VERSION ?? process.env.BUNDLED_VERSION ?? '0.0.0-dev');
+    }
     app = await buildApp(config);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -1,6 +1,12 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
-import { createService, type ServiceLogger, type ServiceOptions, trustedProxies } from '@tasktier/service-kit';
+import {
+  activeTracing,
+  createService,
+  type ServiceLogger,
+  type ServiceOptions,
+  trustedProxies,
+} from '@tasktier/service-kit';
 import type { Config } from './config.ts';
 import rateLimits from './limits/rate-limits.ts';
 import events from './live/events-route.ts';
@@ -10,6 +16,7 @@ import { apiProblems } from './problems.ts';
 import redis from './redis/plugin.ts';
 import lists from './todos/list-routes.ts';
 import todos from './todos/routes.ts';
+import { traceRedisCommands } from './tracing.ts';
 
 export const SERVICE_NAME = 'tasktier-backend';
 export const VERSION = process.env.BUNDLED_VERSION ?? '0.0.0-dev';
@@ -27,6 +34,7 @@ function splitList(value: string): string[] {
 
 /** Builds the backend without listening, so tests can drive it with app.inject(). */
 export async function buildApp(config: Config, options: BuildOptions = {}) {
+  await traceRedisCommands(activeTracing());
   const proxies = trustedProxies(config.TRUST_PROXY);
   const service: ServiceOptions = {
     name: SERVICE_NAME,

@@ -79,6 +79,11 @@ function allowedSecretKeys(objects: readonly K8sObject[], expected: Expectations
     allowed.set('redis', new Set([password]));
   }
   if (expected.backup) allowed.set('redis-backup', new Set([`${acl.secret}/${acl.backupPasswordKey}`]));
+  // The monitoring component's redis_exporter sidecar logs in with a Secret of its own (never the
+  // backend's password): redis-exporter-auth, keys username and password.
+  if (expected.monitoring) {
+    for (const key of ['username', 'password']) allowed.get('redis')?.add(`redis-exporter-auth/${key}`);
+  }
   return allowed;
 }
 

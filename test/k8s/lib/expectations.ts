@@ -121,7 +121,7 @@ export const AUDITED_COMPONENTS = [
  */
 export function expectedFlows(
   namespace: string,
-  options: { backup?: boolean; entry?: 'ingress' | 'gateway'; certManager?: boolean } = {},
+  options: { backup?: boolean; entry?: 'ingress' | 'gateway'; certManager?: boolean; monitoring?: boolean } = {},
 ): FlowKey[] {
   const dns = 'kube-system/kube-dns';
   const tcp = (from: string, to: string, port: number): FlowKey => ({ from, to, port, protocol: 'TCP' });
@@ -165,6 +165,10 @@ export function expectedFlows(
     { from: 'monitoring/prometheus', to: `${namespace}/frontend`, port: 9465, protocol: 'TCP' },
     { from: 'monitoring/prometheus', to: `${namespace}/backend`, port: 9464, protocol: 'TCP' },
     ...backup,
+    // The monitoring component's redis_exporter sidecar.
+    ...(options.monitoring
+      ? [{ from: 'monitoring/prometheus', to: `${namespace}/redis`, port: 9121, protocol: 'TCP' } as FlowKey]
+      : []),
   ];
 }
 
@@ -216,6 +220,7 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       backup: all.has('redis-backup'),
       entry,
       certManager: all.has('cert-manager'),
+      monitoring: all.has('monitoring'),
     }),
   };
 }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListIdParams, NewTodo, Problem, Todo, TodoArray, TodoParams, TodoPatch } from '@tasktier/contract';
-import { sendProblem } from '@tasktier/service-kit';
+import { annotateRequestSpan, sendProblem } from '@tasktier/service-kit';
 import { Type } from 'typebox';
 import { newTodoId } from '../lib/ids.ts';
 import { publicBase, type RouteOptions } from '../lib/urls.ts';
@@ -23,6 +23,13 @@ const IfMatchHeaders = Type.Object({
   ),
 });
 
+/**
+ * The span attribute that joins a write to the refreshes it causes (with tracing on): a write's
+ * span carries the list revision it made, the change event carries the same `revision`, and the
+ * reader's refresh (GET todos) carries the revision it served. Search traces by it.
+ */
+const REVISION = 'tasktier.list.revision';
+
 /** The Todo-Backend contract, scoped to one list. */
 const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProxy }) => {
   const reader = new ListReader(app.store);
@@ -42,6 +49,7 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     async (request, reply) => {
       const { listId } = request.params;
       const { revision, body } = await reader.read(listId, listUrl(request, listId));
+      annotateRequestSpan(request, { [REVISION]: revision });
       const etag = `"${revision}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (noneMatchHits(request.headers['if-none-match'], revision)) {
@@ -68,7 +76,13 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     async (request, reply) => {
       const { listId } = request.params;
       if (BLANK.test(request.body.title)) return blankTitle(reply);
-      const { todo } = await app.store.createTodo(listId, newTodoId(), request.body, new Date().toISOString());
+      const { todo, revision } = await app.store.createTodo(
+        listId,
+        newTodoId(),
+        request.body,
+        new Date().toISOString(),
+      );
+      annotateRequestSpan(request, { [REVISION]: revision });
       const view = todoView(todo, listUrl(request, listId));
       reply.code(201).header('location', view.url);
       setTodoEtag(reply, todo);
@@ -87,7 +101,7 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
       },
     },
     async (request, reply) => {
-      await app.store.clearTodos(request.params.listId);
+      annotateRequestSpan(request, { [REVISION]: await app.store.clearTodos(request.params.listId) });
       return reply.code(204).send(null);
     },
   );
@@ -126,13 +140,14 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     async (request, reply) => {
       const { listId, todoId } = request.params;
       if (request.body.title !== undefined && BLANK.test(request.body.title)) return blankTitle(reply);
-      const { todo } = await app.store.updateTodo(
+      const { todo, revision } = await app.store.updateTodo(
         listId,
         todoId,
         request.body,
         new Date().toISOString(),
         ifMatchCondition(request.headers['if-match']),
       );
+      annotateRequestSpan(request, { [REVISION]: revision });
       setTodoEtag(reply, todo);
       return todoView(todo, listUrl(request, listId));
     },
@@ -151,7 +166,8 @@ const todos: FastifyPluginAsyncTypebox<RouteOptions> = async (app, { trustedProx
     },
     async (request, reply) => {
       const { listId, todoId } = request.params;
-      await app.store.deleteTodo(listId, todoId, ifMatchCondition(request.headers['if-match']));
+      const revision = await app.store.deleteTodo(listId, todoId, ifMatchCondition(request.headers['if-match']));
+      annotateRequestSpan(request, { [REVISION]: revision });
       return reply.code(204).send(null);
     },
   );

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { outgoingTraceHeaders } from '@tasktier/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Which headers go to the backend and which of its answer come back. */
@@ -20,6 +21,9 @@ const NOT_FORWARDED_UP = new Set([
   'x-forwarded-prefix',
   'x-forwarded-port',
   'x-request-id',
+  // Trace context is this hop's: the caller's traceparent names the caller's span, not ours.
+  'traceparent',
+  'tracestate',
 ]);
 
 /** The header names a Connection header lists: hop-by-hop too (RFC 9110 7.6.1). */
@@ -33,7 +37,7 @@ function listedInConnection(value: string | string[] | undefined): Set<string> {
   );
 }
 
-type AnyRequest = Pick<FastifyRequest, 'headers' | 'ip' | 'protocol' | 'host' | 'id'>;
+type AnyRequest = Pick<FastifyRequest, 'headers' | 'ip' | 'protocol' | 'host' | 'id' | 'raw'>;
 
 /**
  * The headers the backend gets: the client's, minus hop-by-hop ones, plus our forwarding headers.
@@ -52,6 +56,13 @@ export function upstreamRequestHeaders(request: AnyRequest): IncomingHttpHeaders
   out['x-forwarded-proto'] = request.protocol;
   out['x-forwarded-host'] = request.host;
   out['x-request-id'] = request.id;
+  // With tracing off, our traceparent names this request's span of the logs; with tracing on,
+  // undici's instrumentation adds the proxy call's own span instead.
+  const trace = outgoingTraceHeaders(request.raw);
+  if (trace) {
+    out.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) out.tracestate = trace.tracestate;
+  }
   return out;
 }
 
