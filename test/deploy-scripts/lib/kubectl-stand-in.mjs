@@ -6,7 +6,7 @@
 // code. A rule with `real: true` runs the real kubectl instead (for `kubectl kustomize`, which needs
 // no cluster). A call that no rule answers fails loudly with exit code 99.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const line = args.join(' ');
@@ -29,7 +29,10 @@ if (index === -1) {
   process.exit(99);
 }
 uses[index] = (uses[index] ?? 0) + 1;
-writeFileSync(usesPath, JSON.stringify(uses));
+// Whole or not at all: a script may run several kubectl calls at once (generate-helm-chart renders
+// in parallel), and a reader must never see a half-written file.
+writeFileSync(`${usesPath}.${process.pid}`, JSON.stringify(uses));
+renameSync(`${usesPath}.${process.pid}`, usesPath);
 const rule = rules[index];
 if (rule.real) {
   const result = spawnSync(real, args, { stdio: 'inherit' });
