@@ -25,7 +25,15 @@ import {
 } from '@tasktier/testkit';
 import { renderChart } from './lib/chart.ts';
 import { imageRuntimeEnv } from './lib/image-settings.ts';
-import { ApiClient, type FixedRateResult, fixedRate, type NextRequest, type PeakResult, quantile } from './lib/load.ts';
+import {
+  ApiClient,
+  type FixedRateResult,
+  fixedRate,
+  maximum,
+  type NextRequest,
+  type PeakResult,
+  quantile,
+} from './lib/load.ts';
 import { ingressConfig } from './lib/nginx.ts';
 import { benchProcess, cpuMeter, nofile, otherCpu, RssSampler, raiseFileLimit } from './lib/resources.ts';
 import {
@@ -687,7 +695,7 @@ async function main(): Promise<BenchResults> {
       connectMs,
       p50: quantile(latencies, 0.5),
       p99: quantile(latencies, 0.99),
-      max: latencies.length ? Math.max(...latencies) : Number.NaN,
+      max: maximum(latencies),
       received,
       rss: connectedRss,
     };

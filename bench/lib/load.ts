@@ -36,6 +36,11 @@ export interface FixedRateResult {
 
 const jsonHeaders = (): Record<string, string> => ({ 'content-type': 'application/json' });
 
+/** The largest value, NaN for none (a spread into Math.max overflows the stack at ~100,000 values). */
+export function maximum(values: number[]): number {
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY);
+}
+
 /** The q-quantile (0..1) of values, nearest rank; NaN for none. */
 export function quantile(values: number[], q: number): number {
   if (values.length === 0) return Number.NaN;
@@ -120,7 +125,7 @@ export async function fixedRate(
     rps: latencies.length / elapsedS,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
-    max: latencies.length ? Math.max(...latencies) : Number.NaN,
+    max: maximum(latencies),
     errors,
     requests: latencies.length + errors,
   };
