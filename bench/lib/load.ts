@@ -38,7 +38,7 @@ const jsonHeaders = (): Record<string, string> => ({ 'content-type': 'applicatio
 
 /** The largest value, NaN for none (a spread into Math.max overflows the stack at ~100,000 values). */
 export function maximum(values: number[]): number {
-  return values.length === 0 ? Number.NaN : values.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY);
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
 }
 
 /** The q-quantile (0..1) of values, nearest rank; NaN for none. */
