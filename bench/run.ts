@@ -88,6 +88,8 @@ Options:
   --compare NAME=F,...  also run other backend bundles (e.g. before=old/server.js) beside backend A,
                         each workload and list size straight to each, for before/after ratios
                         from one run
+  --compare-node-options OPTS  NODE_OPTIONS for the --compare builds (default: as the others),
+                        e.g. "" to run the build from before a settings change as it was
   --node-options OPTS   NODE_OPTIONS for the backends and frontends instead of the images' own
                         (services/Dockerfile), e.g. "--max-semi-space-size=4", "" for none
                         (to try V8 settings before putting them in the images)
@@ -136,6 +138,7 @@ function options() {
         'backend-script': { type: 'string' },
         compare: { type: 'string' },
         'node-options': { type: 'string' },
+        'compare-node-options': { type: 'string' },
         runtime: { type: 'string' },
         'second-runtime': { type: 'string' },
         out: { type: 'string' },
@@ -197,6 +200,7 @@ function options() {
           ]),
     backendScript: values['backend-script'],
     nodeOptions: values['node-options'],
+    compareNodeOptions: values['compare-node-options'],
     compare: (values.compare ?? '')
       .split(',')
       .filter(Boolean)
@@ -440,7 +444,9 @@ async function startAll() {
   }
   for (const { name, script } of opts.compare) {
     const port = await getFreePort();
-    procs.push(await node(`variant-${name}`, script, port, { ...common, REDIS_URL: redis.url }));
+    const nodeOptions: Record<string, string> =
+      opts.compareNodeOptions === undefined ? {} : { NODE_OPTIONS: opts.compareNodeOptions };
+    procs.push(await node(`variant-${name}`, script, port, { ...common, REDIS_URL: redis.url, ...nodeOptions }));
     compareOrigins[name] = `http://127.0.0.1:${port}`;
   }
   const frontendPorts = [await getFreePort(), await getFreePort()];
