@@ -1,7 +1,7 @@
 /**
  * `npm run bench:profile`: CPU profile of one service under one benchmark workload. Starts
  * redis-server, the backend and (for --target frontend) the frontend, the target with
- * `node --cpu-prof`, loads it with autocannon, stops it, and prints where its CPU time went:
+ * `node --cpu-prof` on the Node.js the images ship, loads it with wrk, stops it, and prints where its CPU time went:
  * by function and by source package (mapped through the bundle's source map). The .cpuprofile
  * opens as a flame chart in Chrome DevTools (Performance tab) or speedscope.
  */
@@ -13,18 +13,22 @@ import { parseArgs } from 'node:util';
 import {
   getFreePort,
   killAll,
+  nodeRuntime,
   type Proc,
   repoRoot,
   serviceScriptPath,
   startRedis,
   startService,
 } from '@tasktier/testkit';
-import { ApiClient, type NextRequest, peak } from './lib/load.ts';
+import { imageRuntimeEnv } from './lib/image-settings.ts';
+import { ApiClient, type NextRequest } from './lib/load.ts';
 import { benchProcess, raiseFileLimit } from './lib/resources.ts';
+import { findWrk, writeWorkloadScript, wrkPeak } from './lib/wrk.ts';
 
 const HELP = `Usage: npm run bench:profile [-- options]
 
-CPU-profiles one service (node --cpu-prof) while autocannon loads it on 127.0.0.1, then prints
+CPU-profiles one service (node --cpu-prof, on Node 24 with the images' NODE_OPTIONS) while wrk
+loads it on 127.0.0.1 (as npm run bench does), then prints
 the functions and source packages that used the most CPU. Writes the .cpuprofile (a flame chart in
 Chrome DevTools or speedscope) to the output directory.
 
@@ -34,6 +38,7 @@ Options:
   --todos N          todos in the list the GET workloads read (default 20)
   --duration S       seconds of load (default 10)
   --connections N    load generator connections (default 50)
+  --runtime N        the Node major the services run on (default 24, the images')
   --out DIR          where the .cpuprofile goes (default bench/results/profiles)
   -h, --help         show this help`;
 
@@ -49,6 +54,7 @@ let values: {
   todos?: string;
   duration?: string;
   connections?: string;
+  runtime?: string;
   out?: string;
   help?: boolean;
 };
@@ -60,6 +66,7 @@ try {
       todos: { type: 'string', default: '20' },
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
+      runtime: { type: 'string', default: '24' },
       out: { type: 'string', default: join(repoRoot, 'bench/results/profiles') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -86,6 +93,8 @@ const count = (name: string, value: string | undefined) => {
 const todos = count('todos', values.todos);
 const durationS = count('duration', values.duration);
 const connections = count('connections', values.connections);
+const runtimeMajor = count('runtime', values.runtime);
+const wrk = findWrk() ?? fail('wrk is not installed: apt-get install -y wrk');
 const outDir = values.out as string;
 
 raiseFileLimit();
@@ -98,18 +107,26 @@ try {
   const frontendScript = serviceScriptPath('frontend');
   const profileDir = mkdtempSync(join(workDir, 'prof-'));
   const profiled = ['--cpu-prof', '--cpu-prof-dir', profileDir];
+  const nodeBinary =
+    Number(process.versions.node.split('.')[0]) === runtimeMajor
+      ? process.execPath
+      : (await nodeRuntime(runtimeMajor, { log: step })).path;
   const common = {
+    ...imageRuntimeEnv(),
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     DRAIN_DELAY_MS: '0',
     METRICS_PORT: '0',
+    // All the load comes from one address: the per-client limits would refuse it.
+    RATE_LIMITS: 'off',
   };
 
   /** A service's bundle on `port` (under the profiler if `profile`), ready when /readyz answers 200. */
   const service = (name: string, script: string, port: number, env: Record<string, string>, profile: boolean) =>
     startService({
       name,
+      node: nodeBinary,
       script,
       nodeArgs: profile ? profiled : [],
       env: { ...common, ...env, PORT: String(port) },
@@ -163,8 +180,11 @@ try {
   const next = workloads[workloadName] as NextRequest;
 
   step(`${workloadName} on the ${target} for ${durationS} s (${connections} connections)`);
-  const result = await peak(origin, next, { connections, durationS });
-  step(`${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${result.errors} errors (slower than usual: profiling)`);
+  const wrkScript = writeWorkloadScript(workDir, workloadName, origin, next);
+  const result = await wrkPeak(origin, wrkScript, { wrk, dir: workDir, connections, durationS });
+  step(
+    `${Math.round(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors (slower than usual: profiling)`,
+  );
 
   await profiledProc.stop();
   for (const proc of procs.reverse()) await proc.stop();

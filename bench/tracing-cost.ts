@@ -13,8 +13,11 @@
  * `npm run bench` calls tracingCost() with its own load generator and ceiling; run alone:
  *   npx tsx bench/tracing-cost.ts [--duration S] [--connections N] [--rounds N] [--baseline DIR]
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -26,7 +29,8 @@ import {
   startRedis,
   startService,
 } from '@tasktier/testkit';
-import { ApiClient, type NextRequest, type PeakResult, peak } from './lib/load.ts';
+import { ApiClient, type NextRequest, type PeakResult } from './lib/load.ts';
+import { findWrk, writeWorkloadScript, wrkPeak } from './lib/wrk.ts';
 
 export const TRACING_MODES = ['off', 'unreachable', 'receiver'] as const;
 export type TracingMode = (typeof TRACING_MODES)[number] | 'baseline';
@@ -262,9 +266,19 @@ async function main(): Promise<void> {
     env: { PORT: String(ceilingPort) },
     readyUrl: `http://127.0.0.1:${ceilingPort}/`,
   });
+  const wrk = findWrk();
+  if (!wrk) {
+    process.stderr.write('tracing-cost: wrk not found (apt-get install wrk)\n');
+    process.exit(1);
+  }
+  const scriptDir = mkdtempSync(join(tmpdir(), 'tasktier-tracing-cost-'));
+  let scripts = 0;
+  // wrk takes whole seconds.
+  const wholeSeconds = Math.max(1, Math.round(durationS));
   const measure = async (origin: string, next: NextRequest) => {
-    await peak(origin, next, { connections, durationS: Math.min(2, durationS) });
-    return peak(origin, next, { connections, durationS });
+    const script = writeWorkloadScript(scriptDir, `${++scripts}`, origin, next);
+    await wrkPeak(origin, script, { wrk, dir: scriptDir, connections, durationS: Math.min(2, wholeSeconds) });
+    return wrkPeak(origin, script, { wrk, dir: scriptDir, connections, durationS: wholeSeconds });
   };
   try {
     const ceilingRps = async () => {
@@ -275,6 +289,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${formatTracingCost(rows)}\n`);
   } finally {
     await ceiling.stop();
+    rmSync(scriptDir, { recursive: true, force: true });
   }
 }
 

@@ -30,9 +30,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { nodeRuntime, nodeRuntimeCacheDir } from '@tasktier/testkit';
 import { parse as parseYaml } from 'yaml';
 import {
   detectEngine,
@@ -249,7 +250,7 @@ export const RUNTIME_ARCHITECTURES = ['amd64', 'arm64'] as const;
 export type Architecture = (typeof RUNTIME_ARCHITECTURES)[number];
 
 /** Each platform's names: Node's npm package, Debian's multiarch triplet (library dir, binutils prefix). */
-const PLATFORM: Record<Architecture, { node: string; triplet: string }> = {
+const PLATFORM: Record<Architecture, { node: 'x64' | 'arm64'; triplet: string }> = {
   amd64: { node: 'x64', triplet: 'x86_64-linux-gnu' },
   arm64: { node: 'arm64', triplet: 'aarch64-linux-gnu' },
 };
@@ -270,7 +271,7 @@ export const runtimeStandinName = (arch: Architecture): string => `${RUNTIME_STA
 const RUNTIME_PACKAGES = ['libc6', 'libstdc++6', 'libgcc-s1'];
 
 const standinCache = (): string => {
-  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tasktier-standins');
+  const cache = nodeRuntimeCacheDir();
   mkdirSync(cache, { recursive: true });
   return cache;
 };
@@ -321,16 +322,10 @@ async function nodeBinary(
   version: string | undefined,
   dir: string,
 ): Promise<{ path: string; version: string }> {
-  const pkg = `node-linux-${PLATFORM[arch].node}`;
-  log(`fetching the Node 24 binary for ${arch} (npm pack ${pkg}@${version ?? '24'})`);
-  const cache = standinCache();
-  const packed = await run('npm', ['pack', `${pkg}@${version ?? '24'}`, '--silent', '--pack-destination', cache]);
-  const tarball = join(cache, packed.stdout.trim().split('\n').pop() ?? '');
-  const packedVersion = new RegExp(`${pkg}-(\\d+\\.\\d+\\.\\d+)\\.tgz$`).exec(tarball)?.[1];
-  if (!packedVersion || !existsSync(tarball)) throw new Error(`npm pack gave no ${pkg} tarball (${tarball})`);
+  const runtime = await nodeRuntime(version ?? 24, { arch: PLATFORM[arch].node, log });
   mkdirSync(dir, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', dir, 'package/bin/node']);
-  const path = join(dir, 'package/bin/node');
+  const path = join(dir, 'node');
+  copyFileSync(runtime.path, path);
   // Debug symbols are no use in production and are a fifth of the file. The binutils of the
   // binary's own architecture (the machine's `strip` knows only its own).
   const strip = `${PLATFORM[arch].triplet}-strip`;
@@ -344,7 +339,7 @@ async function nodeBinary(
         : `${strip} failed: ${(error as Error).message}`,
     );
   }
-  return { path, version: packedVersion };
+  return { path, version: runtime.version };
 }
 
 /**

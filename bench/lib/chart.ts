@@ -117,7 +117,7 @@ export function renderChart(r: BenchResults): string {
 <title>tasktier benchmark (${r.mode}): req/s as a share of a bare node:http ceiling, by workload and path</title>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="20" y="24" font-size="15" font-weight="bold">tasktier benchmark (${r.mode}), ${esc(r.startedAt)}</text>
-<text x="20" y="42" font-size="11">ceiling (bare node:http): ${Math.round(r.ceiling.rps).toLocaleString('en-US')} req/s; ${r.settings.connections} connections; ${esc(String(m.cpus))} x ${esc(String(m.cpuModel))}, node ${esc(String(m.node))}</text>
+<text x="20" y="42" font-size="11">ceiling (bare node:http): ${Math.round(r.ceiling.rps).toLocaleString('en-US')} req/s; ${r.settings.connections} connections; ${esc(String(m.cpus))} x ${esc(String(m.cpuModel))}, node ${esc(r.runtime)}</text>
 ${panel(20, 70, 520, 'req/s as a share of the ceiling (red: target)', ratioBars, 1)}
 ${panel(540, 70, 440, 'p99 at half of its own peak rate', p99Bars, maxP99, { at: 10, label: 'target 10 ms' })}
 ${panel(20, rows + 120, 520, 'CPU time per request, all processes on the path', cpuBars, maxCpu, { at: ceilingCpu, label: `ceiling server ${ceilingCpu.toFixed(0)} us` })}

@@ -1,4 +1,3 @@
-import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { RawConnection } from './raw-http.ts';
 
@@ -35,8 +34,12 @@ export interface FixedRateResult {
   requests: number;
 }
 
-// A new object each time: autocannon adds Content-Length to the headers object it is given.
 const jsonHeaders = (): Record<string, string> => ({ 'content-type': 'application/json' });
+
+/** The largest value, NaN for none (a spread into Math.max overflows the stack at ~100,000 values). */
+export function maximum(values: number[]): number {
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
+}
 
 /** The q-quantile (0..1) of values, nearest rank; NaN for none. */
 export function quantile(values: number[], q: number): number {
@@ -46,57 +49,12 @@ export function quantile(values: number[], q: number): number {
 }
 
 /**
- * Closed-loop peak: `connections` keep-alive connections, each sending its next request as soon
- * as the previous one is answered, for `durationS` seconds (autocannon).
- */
-export async function peak(
-  origin: string,
-  next: NextRequest,
-  { connections, durationS }: { connections: number; durationS: number },
-): Promise<PeakResult> {
-  // autocannon stops at its next sampling tick (every second by default); 100 ms ticks let runs
-  // shorter than a second, or not a whole number of seconds, end on time. (Not in its typings.)
-  const options: autocannon.Options & { sampleInt: number } = {
-    url: origin,
-    connections,
-    duration: durationS,
-    sampleInt: 100,
-    pipelining: 1,
-    timeout: 10,
-    requests: [
-      {
-        setupRequest: (request) => {
-          const r = next();
-          return {
-            ...request,
-            method: r.method,
-            path: r.path,
-            body: r.body,
-            headers: r.body === undefined ? {} : jsonHeaders(),
-          };
-        },
-      },
-    ],
-  };
-  const result = await autocannon(options);
-  const requests = result.requests.total;
-  return {
-    rps: requests / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-    requests,
-  };
-}
-
-/**
  * Open-loop fixed rate: requests are due on a schedule (evenly spaced, `rate` per second) and sent
  * on the first idle one of `connections` keep-alive connections, whether or not earlier ones were
  * answered; each latency is measured from the time the request was due, so a stall shows in the
- * percentiles (no coordinated omission). autocannon's own rate limit is not used: it sends each
- * connection's quota for a second back to back and then waits, so its latencies are those of
- * bursts, not of a steady rate. The connections are RawConnection (see raw-http.ts), which cost
- * the load generator about what autocannon's do.
+ * percentiles (no coordinated omission). Debian's wrk has no fixed-rate mode (that is wrk2's
+ * -R), so this client stays in the harness; at half of a peak rate it has the CPU to spare. The
+ * connections are RawConnection (see raw-http.ts).
  */
 export async function fixedRate(
   origin: string,
@@ -167,7 +125,7 @@ export async function fixedRate(
     rps: latencies.length / elapsedS,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
-    max: latencies.length ? Math.max(...latencies) : Number.NaN,
+    max: maximum(latencies),
     errors,
     requests: latencies.length + errors,
   };

@@ -7,8 +7,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
 /**
  * A minimal HTTP/1.1 keep-alive client connection: one request at a time, the response read with
  * as little work as possible (status line, Content-Length or chunked framing; the body is counted,
- * not kept). The fixed-rate load generator runs on these so that it costs about what autocannon
- * costs per request, instead of a full HTTP client's much larger share of the two cores.
+ * not kept). The fixed-rate load generator runs on these so that it costs little per request,
+ * instead of a full HTTP client's much larger share of the two cores.
  */
 export class RawConnection {
   private readonly socket: Socket;

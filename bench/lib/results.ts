@@ -1,5 +1,6 @@
 import type { TracingCostRow } from '../tracing-cost.ts';
 import type { FixedRateResult, PeakResult } from './load.ts';
+import { GUARD_BUDGET, GUARDS } from './scenarios.ts';
 
 export const WORKLOADS = ['get20', 'post', 'patch', 'mix'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
@@ -18,21 +19,20 @@ export const PATH_LABELS: Record<PathName, string> = {
   nginx: 'nginx>frontend>backend',
 };
 
-/**
- * The backend with its per-client rate limits on (raised so that nothing is refused): the other
- * paths run with RATE_LIMITS=off, so the difference is what the limits cost.
- */
-export const LIMITS_PATH = 'limits-on';
-/** The workloads measured on LIMITS_PATH: one read, one write. */
-export const LIMITS_WORKLOADS: readonly WorkloadName[] = ['get20', 'post'];
+/** The path of the backend on the second runtime (e.g. Node 20 beside the Node 24 the images ship). */
+export const secondRuntimePath = (major: number): string => `backend-node${major}`;
+/** The workloads measured on the second runtime (straight to a backend). */
+export const SECOND_RUNTIME_WORKLOADS: readonly WorkloadName[] = ['get20', 'post', 'patch', 'mix'];
 
 /** The label of a path; other names are backend builds given with --compare (e.g. "before"). */
-export const pathLabel = (path: string): string =>
-  path in PATH_LABELS
-    ? PATH_LABELS[path as PathName]
-    : path === LIMITS_PATH
-      ? 'backend, rate limits on'
-      : `backend build "${path}"`;
+export const pathLabel = (path: string): string => {
+  if (path in PATH_LABELS) return PATH_LABELS[path as PathName];
+  const guard = GUARDS.find((g) => g.path === path);
+  if (guard) return `backend, ${guard.label}`;
+  const runtime = /^backend-node(\d+)$/.exec(path);
+  if (runtime) return `backend on Node ${runtime[1]}`;
+  return `backend build "${path}"`;
+};
 
 export interface Measured extends PeakResult {
   /** req/s as a fraction of the ceiling's req/s in this run. */
@@ -93,12 +93,25 @@ export interface BenchResults {
     connections: number;
     /** NODE_OPTIONS given to the services (--node-options), '' for none. */
     nodeOptions: string;
+    /** MALLOC_ARENA_MAX given to the services, '' for none. */
+    mallocArenaMax: string;
     warmupS: number;
     durationS: number;
     scaleSizes: number[];
     fanOutClients: number[];
   };
   machine: Record<string, string | number>;
+  /** The Node.js the services and the ceiling ran on (e.g. v24.22.3). */
+  runtime: string;
+  /**
+   * The same backend and a ceiling on a second Node.js (the machine's own, while it differs from
+   * the images'): workloads on `secondRuntimePath(major)`, each ratio to this ceiling.
+   */
+  secondRuntime?: {
+    node: string;
+    major: number;
+    ceiling: { rps: number; runs: PeakResult[]; cpuUs: Record<string, number> };
+  };
   /** Milliseconds from process start to the first 200 of /readyz. */
   startupMs: Record<string, number>;
   ceiling: {
@@ -120,6 +133,8 @@ export interface BenchResults {
 }
 
 const MB = 1024 * 1024;
+/** Each service's peak RSS under the 50-connection workloads, on the runtime the images ship. */
+export const RSS_UNDER_LOAD_MB = 150;
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
 
@@ -142,6 +157,19 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
   ratioTarget('post', 'backend', 0.35);
   ratioTarget('patch', 'backend', 0.35);
   ratioTarget('get20', 'nginx', 0.25);
+  for (const guard of GUARDS) {
+    for (const workload of guard.workloads) {
+      const off = find(workload, 'backend');
+      const on = r.workloads.find((w) => w.workload === workload && w.path === guard.path);
+      if (!off || !on) continue;
+      targets.push({
+        name: `${WORKLOAD_LABELS[workload]}, backend: cost of ${guard.label} (req/s)`,
+        goal: `<= ${pct(GUARD_BUDGET)}`,
+        measured: pct(1 - on.rps / off.rps),
+        met: on.rps / off.rps >= 1 - GUARD_BUDGET,
+      });
+    }
+  }
   for (const w of r.workloads) {
     if (!(PATHS as readonly string[]).includes(w.path)) continue;
     targets.push({
@@ -156,9 +184,9 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
     if (name !== 'backend-a' && name !== 'frontend-a') continue;
     targets.push({
       name: `${name}: peak RSS under load`,
-      goal: '< 80 MB',
+      goal: `<= ${RSS_UNDER_LOAD_MB} MB`,
       measured: `${(bytes / MB).toFixed(1)} MB`,
-      met: bytes < 80 * MB,
+      met: bytes <= RSS_UNDER_LOAD_MB * MB,
     });
   }
   for (const [name, startup] of Object.entries(r.startupMs)) {
@@ -215,14 +243,22 @@ export function formatTables(r: BenchResults): string {
   const m = r.machine;
   out.push(
     `tasktier benchmark (${r.mode}) ${r.startedAt}, ${num(r.durationS)} s`,
-    `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}; node ${m.node}, redis ${m.redis}, nginx ${m.nginx}, load avg at start ${m.loadAvg}`,
-    `load: ${r.settings.connections} connections, ${r.settings.warmupS} s warm-up (discarded), ${r.settings.durationS} s measured; half-peak runs open loop at a fixed rate`,
+    `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}; redis ${m.redis}, nginx ${m.nginx}, wrk ${m.wrk}, load avg at start ${m.loadAvg}`,
+    `runtime: services and ceiling on Node ${r.runtime}${r.secondRuntime ? `; Node ${r.secondRuntime.node} columns: the same backend and ceiling on it` : ''}`,
+    `load: peak runs wrk -t1 (its own process), ${r.settings.connections} connections, ${r.settings.warmupS} s warm-up (discarded), ${r.settings.durationS} s measured; half-peak runs open loop at a fixed rate`,
     '',
-    `ceiling (bare node:http, fixed JSON): ${num(r.ceiling.rps)} req/s (runs: ${r.ceiling.runs.map((c) => num(c.rps)).join(', ')}), half-peak p99 ${lat(r.ceiling.halfPeak.p99)} ms`,
+    `ceiling (bare node:http, fixed JSON): ${num(r.ceiling.rps)} req/s (runs: ${r.ceiling.runs.map((c) => num(c.rps)).join(', ')}), half-peak p99 ${lat(r.ceiling.halfPeak.p99)} ms${r.secondRuntime ? `; on Node ${r.secondRuntime.node}: ${num(r.secondRuntime.ceiling.rps)} req/s` : ''}`,
     `ceiling CPU per request: ${num(cpuTotal(r.ceiling), 1)} us. CPU us/req: CPU time per request summed over the processes on the path (the figure that other load on the machine hardly changes)`,
     'other CPU: cores used by other processes on the machine during a peak run (noise; 0 on a quiet machine)',
     '',
   );
+  const second = r.secondRuntime;
+  const secondPath = second ? secondRuntimePath(second.major) : undefined;
+  const onSecond = (w: WorkloadResult) =>
+    w.path === 'backend' && secondPath
+      ? r.workloads.find((x) => x.workload === w.workload && x.path === secondPath)
+      : undefined;
+  const secondHead = second ? [`node ${second.major} req/s`, `node ${second.major} ceiling`] : [];
   out.push(
     table(
       [
@@ -239,35 +275,45 @@ export function formatTables(r: BenchResults): string {
         'errors',
         'CPU us/req',
         'other CPU',
+        ...secondHead,
       ],
-      r.workloads.map((w) => [
-        WORKLOAD_LABELS[w.workload],
-        pathLabel(w.path),
-        num(w.rps),
-        pct(w.ratio),
-        lat(w.p50),
-        lat(w.p99),
-        num(w.errors),
-        num(w.halfPeak.rps),
-        lat(w.halfPeak.p50),
-        lat(w.halfPeak.p99),
-        num(w.halfPeak.errors),
-        num(cpuTotal(w)),
-        num(w.otherCpu ?? 0, 2),
-      ]),
+      r.workloads
+        .filter((w) => w.path !== secondPath)
+        .map((w) => {
+          const s2 = onSecond(w);
+          return [
+            WORKLOAD_LABELS[w.workload],
+            pathLabel(w.path),
+            num(w.rps),
+            pct(w.ratio),
+            lat(w.p50),
+            lat(w.p99),
+            num(w.errors),
+            num(w.halfPeak.rps),
+            lat(w.halfPeak.p50),
+            lat(w.halfPeak.p99),
+            num(w.halfPeak.errors),
+            num(cpuTotal(w)),
+            num(w.otherCpu ?? 0, 2),
+            ...(second ? (s2 ? [num(s2.rps), pct(s2.ratio)] : ['-', '-']) : []),
+          ];
+        }),
       2,
     ),
     '',
   );
-  const limitsCost = LIMITS_WORKLOADS.flatMap((workload) => {
-    const off = r.workloads.find((w) => w.workload === workload && w.path === 'backend');
-    const on = r.workloads.find((w) => w.workload === workload && w.path === LIMITS_PATH);
-    if (!off || !on) return [];
-    return [
-      `${WORKLOAD_LABELS[workload]} ${num(off.rps)} -> ${num(on.rps)} req/s (${pct(on.rps / off.rps)}), CPU ${num(cpuTotal(off))} -> ${num(cpuTotal(on))} us/req`,
-    ];
-  });
-  if (limitsCost.length > 0) out.push(`rate limits' cost (backend, off -> on): ${limitsCost.join('; ')}`, '');
+  for (const guard of GUARDS) {
+    const cost = guard.workloads.flatMap((workload) => {
+      const off = r.workloads.find((w) => w.workload === workload && w.path === 'backend');
+      const on = r.workloads.find((w) => w.workload === workload && w.path === guard.path);
+      if (!off || !on) return [];
+      return [
+        `${WORKLOAD_LABELS[workload]} ${num(off.rps)} -> ${num(on.rps)} req/s (${pct(on.rps / off.rps)}), CPU ${num(cpuTotal(off))} -> ${num(cpuTotal(on))} us/req`,
+      ];
+    });
+    if (cost.length > 0) out.push(`cost of ${guard.label} (backend, off -> on): ${cost.join('; ')}`);
+  }
+  out.push('');
   out.push(
     table(
       [

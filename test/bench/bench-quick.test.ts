@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { type RunResult, repoRoot, run as runCommand } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResults } from '../../bench/lib/results.ts';
-import { LIMITS_PATH, LIMITS_WORKLOADS, PATHS, WORKLOAD_LABELS, WORKLOADS } from '../../bench/lib/results.ts';
+import {
+  PATHS,
+  SECOND_RUNTIME_WORKLOADS,
+  secondRuntimePath,
+  WORKLOAD_LABELS,
+  WORKLOADS,
+} from '../../bench/lib/results.ts';
+import { GUARDS } from '../../bench/lib/scenarios.ts';
 
 /** Runs the harness as `npm run bench` does (tsx), without a shell. */
 async function bench(args: string[], timeoutMs = 150_000): Promise<RunResult> {
@@ -82,14 +89,41 @@ describe('npm run bench', () => {
       }
     });
 
-    it("measures the rate limits' cost: GET and POST to a backend with them on, none refused", () => {
-      for (const workload of LIMITS_WORKLOADS) {
-        const w = results.workloads.find((x) => x.workload === workload && x.path === LIMITS_PATH);
-        expect(w, `${workload} with limits on`).toBeDefined();
-        expectFigure(w?.rps, `${workload} with limits on req/s`);
-        expect(w?.errors, `${workload} with limits on errors`).toBe(0);
+    it("measures each guard's cost: its workloads to a backend with it on, none refused", () => {
+      expect(GUARDS.length).toBeGreaterThan(0);
+      for (const guard of GUARDS) {
+        for (const workload of guard.workloads) {
+          const w = results.workloads.find((x) => x.workload === workload && x.path === guard.path);
+          expect(w, `${workload} with ${guard.label}`).toBeDefined();
+          expectFigure(w?.rps, `${workload} with ${guard.label} req/s`);
+          expect(w?.errors, `${workload} with ${guard.label} errors`).toBe(0);
+        }
+        expect(run.stdout).toContain(`cost of ${guard.label} (backend, off -> on): GET 20 todos`);
+        expect(results.targets.some((t) => t.name.includes(`cost of ${guard.label}`))).toBe(true);
       }
-      expect(run.stdout).toContain("rate limits' cost (backend, off -> on): GET 20 todos");
+    });
+
+    it('runs the services and the ceiling on Node 24 and the peak runs on wrk', () => {
+      expect(results.runtime).toMatch(/^24\./);
+      expect(run.stdout).toContain(`services and ceiling on Node ${results.runtime}`);
+      expect(results.machine.wrk, 'wrk version').toBeDefined();
+      expect(run.stdout).toContain('peak runs wrk -t1');
+    });
+
+    it("gives the machine's own Node a column of its own when it is not 24", () => {
+      const major = Number(process.versions.node.split('.')[0]);
+      if (major === 24) {
+        expect(results.secondRuntime).toBeUndefined();
+        return;
+      }
+      expect(results.secondRuntime?.major).toBe(major);
+      expectFigure(results.secondRuntime?.ceiling.rps, `Node ${major} ceiling req/s`);
+      for (const workload of SECOND_RUNTIME_WORKLOADS) {
+        const w = results.workloads.find((x) => x.workload === workload && x.path === secondRuntimePath(major));
+        expectFigure(w?.ratio, `${workload} on Node ${major} ratio`);
+        expect(w?.errors, `${workload} on Node ${major} errors`).toBe(0);
+      }
+      expect(run.stdout).toContain(`node ${major} ceiling`);
     });
 
     it('reports GET latency for each list size, and the fan-out with RSS per process', () => {
@@ -119,7 +153,7 @@ describe('npm run bench', () => {
           expectFigure(results.rss[phase][name], `${name} RSS ${phase}`);
         }
       }
-      for (const key of ['cpus', 'cpuModel', 'memoryGb', 'os', 'node', 'redis', 'nginx', 'loadAvg']) {
+      for (const key of ['cpus', 'cpuModel', 'memoryGb', 'os', 'harnessNode', 'redis', 'nginx', 'wrk', 'loadAvg']) {
         expect(results.machine[key], `machine ${key}`).toBeDefined();
       }
     });

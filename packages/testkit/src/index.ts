@@ -10,6 +10,7 @@ export {
   nginxVersion,
   startNginx,
 } from './nginx.ts';
+export { type NodeRuntime, type NodeRuntimeOptions, nodeRuntime, nodeRuntimeCacheDir } from './node-runtime.ts';
 export { findOnPath, repoRoot, serviceScript, serviceScriptPath, type Tier } from './paths.ts';
 export { getFreePort, portInUse } from './ports.ts';
 export {

@@ -6,6 +6,8 @@ export interface ServiceOptions {
   name: string;
   /** The script to run with the current `node` (for example a service's dist/server.js). */
   script: string;
+  /** The node binary (default: the one running this, process.execPath), e.g. from nodeRuntime(). */
+  node?: string;
   /** Node's own arguments before the script (e.g. --cpu-prof). */
   nodeArgs?: string[];
   env: Record<string, string>;
@@ -34,7 +36,7 @@ export interface Service {
 export async function startService(options: ServiceOptions): Promise<Service> {
   const proc = await startProcess({
     name: options.name,
-    command: process.execPath,
+    command: options.node ?? process.execPath,
     args: [...(options.nodeArgs ?? []), options.script],
     // Metrics on a free port unless the test reads them: tests run many services on one host.
     env: { METRICS_PORT: '0', ...options.env },
