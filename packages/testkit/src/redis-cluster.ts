@@ -121,6 +121,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           primaries * replicas,
       ),
     );
+    // And every replica in sync with its primary (WAIT counts only replicas whose link is up).
+    await waitFor('every replica to be in sync with its primary', () =>
+      nodes.every((node) => {
+        const info = cli(node.port, 'info', 'replication');
+        return info.includes('role:master') || info.includes('master_link_status:up');
+      }),
+    );
   } catch (error) {
     await stop();
     throw error;

@@ -98,11 +98,13 @@ function connectCluster(config: Config, seeds: string): RedisConnections {
     // Reads from primaries: a replica may lag, and a client reading its own write must see it.
     scaleReads: 'master',
     clusterRetryStrategy: backoff,
-    // A node that went away: ask again shortly (a failover takes the node timeout plus an election).
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 200,
+    // A node that went away, a cluster without a primary for some slots, a slot half-migrated: ask
+    // again shortly, up to about a second in all (like one command timeout), then 503. A failover
+    // takes longer (the node timeout plus an election): requests fail fast meanwhile, not pile up.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
-    maxRedirections: 16,
+    maxRedirections: 10,
     slotsRefreshTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     // Topology is also refreshed on every MOVED; this catches a failover before any request meets it.
     slotsRefreshInterval: 2000,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { RedisClient } from './client.ts';
 import { StorageUnavailableError } from './errors.ts';
 
@@ -57,11 +58,24 @@ export class Script {
       }
       return result;
     };
-    try {
-      return await attempt('evalsha');
-    } catch (error) {
-      if (isNoScript(error)) return attempt('eval');
-      throw error;
+    // A pipeline that holds a write (WAIT) is not redirected by the client: a MOVED, ASK, TRYAGAIN
+    // or CLUSTERDOWN means the script did not run, so it is sent again, after a slot refresh for
+    // MOVED, a few times within about half a second (a failover or a slot migration under way).
+    for (let tries = 1; ; tries++) {
+      try {
+        try {
+          return await attempt('evalsha');
+        } catch (error) {
+          if (isNoScript(error)) return await attempt('eval');
+          throw error;
+        }
+      } catch (error) {
+        const redirect =
+          error instanceof Error ? /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.exec(error.message)?.[1] : undefined;
+        if (!redirect || tries >= 5) throw error;
+        if (redirect === 'MOVED' && 'refreshSlotsCache' in redis) redis.refreshSlotsCache();
+        await delay(redirect === 'ASK' || redirect === 'MOVED' ? 20 : 100);
+      }
     }
   }
 }
