@@ -121,13 +121,30 @@ describe('each check catches what breaks it', () => {
     change(objects);
     return clusterProblems(objects);
   };
-  const statefulSet = (objects: K8sObject[]) =>
-    findObject(objects, 'StatefulSet', 'redis')?.spec as Record<string, any>;
-  const policy = (objects: K8sObject[]) =>
-    findObject(objects, 'NetworkPolicy', 'redis-cluster-peers')?.spec as Record<string, any>;
+  type StatefulSetSpec = {
+    replicas?: number;
+    volumeClaimTemplates?: unknown;
+    template: { spec: { affinity?: unknown } };
+  };
+  type PolicySpec = { ingress: Array<{ from?: unknown; ports: unknown[] }> };
+  type Env = Array<{ name: string; value?: string }>;
+  const statefulSet = (objects: K8sObject[]) => findObject(objects, 'StatefulSet', 'redis')?.spec as StatefulSetSpec;
+  const firstIngress = (objects: K8sObject[]) => {
+    const spec = get(findObject(objects, 'NetworkPolicy', 'redis-cluster-peers'), 'spec') as PolicySpec;
+    const rule = spec.ingress[0];
+    if (!rule) throw new Error('redis-cluster-peers has no ingress rule');
+    return rule;
+  };
+  const setReplicas = (objects: K8sObject[], replicas: number) => {
+    statefulSet(objects).replicas = replicas;
+  };
+  const setMaxUnavailable = (objects: K8sObject[], value: number) => {
+    const pdb = findObject(objects, 'PodDisruptionBudget', 'redis')?.spec as Record<string, unknown>;
+    pdb.maxUnavailable = value;
+  };
 
   test.each([
-    ['three pods', (o: K8sObject[]) => void (statefulSet(o).replicas = 3), /3 replicas, not 6/],
+    ['three pods', (o: K8sObject[]) => setReplicas(o, 3), /3 replicas, not 6/],
     [
       'an emptyDir for data',
       (o: K8sObject[]) => void delete statefulSet(o).volumeClaimTemplates,
@@ -138,22 +155,9 @@ describe('each check catches what breaks it', () => {
       (o: K8sObject[]) => void delete statefulSet(o).template.spec.affinity,
       /not spread over nodes/,
     ],
-    [
-      'the bus port closed',
-      (o: K8sObject[]) => void policy(o).ingress[0].ports.pop(),
-      /cannot reach one another on 16379/,
-    ],
-    [
-      'the bus port open to every pod',
-      (o: K8sObject[]) => void delete policy(o).ingress[0].from,
-      /reaches the cluster bus/,
-    ],
-    [
-      'a PodDisruptionBudget that lets half go',
-      (o: K8sObject[]) =>
-        void ((findObject(o, 'PodDisruptionBudget', 'redis')?.spec as Record<string, unknown>).maxUnavailable = 3),
-      /keeps all but one/,
-    ],
+    ['the bus port closed', (o: K8sObject[]) => void firstIngress(o).ports.pop(), /cannot reach one another on 16379/],
+    ['the bus port open to every pod', (o: K8sObject[]) => void delete firstIngress(o).from, /reaches the cluster bus/],
+    ['a PodDisruptionBudget that lets half go', (o: K8sObject[]) => setMaxUnavailable(o, 3), /keeps all but one/],
     [
       'no forming Job',
       (o: K8sObject[]) => void o.splice(o.indexOf(findObject(o, 'Job', 'redis-cluster-form') as K8sObject), 1),
@@ -162,10 +166,17 @@ describe('each check catches what breaks it', () => {
     [
       'a seed past the last pod',
       (o: K8sObject[]) => {
-        const env = (findObject(o, 'Deployment', 'backend')?.spec as Record<string, any>).template.spec.containers[0]
-          .env;
-        env.find((variable: { name: string }) => variable.name === 'REDIS_CLUSTER_NODES').value =
-          'redis-6.redis-cluster:6379';
+        const env = get(
+          findObject(o, 'Deployment', 'backend'),
+          'spec',
+          'template',
+          'spec',
+          'containers',
+          0,
+          'env',
+        ) as Env;
+        const seeds = env.find((variable) => variable.name === 'REDIS_CLUSTER_NODES');
+        if (seeds) seeds.value = 'redis-6.redis-cluster:6379';
       },
       /seed redis-6.redis-cluster:6379 names no redis pod/,
     ],
