@@ -106,6 +106,21 @@ function clusterProblems(objects: K8sObject[]): string[] {
       connection.port === 6379,
   );
   if (!form?.allowed) problems.push('the forming Job cannot reach redis:6379');
+  const backup = findObject(objects, 'CronJob', 'redis-backup');
+  if (backup) {
+    const backupArgs = get(
+      backup,
+      'spec',
+      'jobTemplate',
+      'spec',
+      'template',
+      'spec',
+      'containers',
+      0,
+      'args',
+    ) as string[];
+    if (!backupArgs.includes('--cluster')) problems.push('the backup CronJob backs up one node, not every primary');
+  }
   return problems;
 }
 
@@ -113,6 +128,23 @@ describe.each(TARGETS)('redis-cluster on %s', (target) => {
   test('keeps every promise of the component', async () => {
     expect(clusterProblems(await tree.render(target, ['redis-cluster']))).toEqual([]);
   });
+});
+
+test('prod (with redis-backup) backs up every primary', async () => {
+  const objects = await tree.render('overlays/prod', ['redis-cluster']);
+  expect(
+    get(
+      findObject(objects, 'CronJob', 'redis-backup'),
+      'spec',
+      'jobTemplate',
+      'spec',
+      'template',
+      'spec',
+      'containers',
+      0,
+      'args',
+    ),
+  ).toContain('--cluster');
 });
 
 describe('each check catches what breaks it', () => {
@@ -179,6 +211,24 @@ describe('each check catches what breaks it', () => {
         if (seeds) seeds.value = 'redis-6.redis-cluster:6379';
       },
       /seed redis-6.redis-cluster:6379 names no redis pod/,
+    ],
+    [
+      'a backup of one node',
+      (o: K8sObject[]) => {
+        const args = get(
+          findObject(o, 'CronJob', 'redis-backup'),
+          'spec',
+          'jobTemplate',
+          'spec',
+          'template',
+          'spec',
+          'containers',
+          0,
+          'args',
+        ) as string[];
+        args.splice(args.indexOf('--cluster'), 1);
+      },
+      /backs up one node/,
     ],
   ])('%s', async (_name, change, expected) => {
     expect((await mutate(change)).join('\n')).toMatch(expected);
