@@ -104,6 +104,9 @@ function connectCluster(config: Config, seeds: string): RedisConnections {
     retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
+    // While a slot changes hands the two nodes may send a request back and forth (MOVED) for a
+    // moment: asked again at once, it would run out of redirections within milliseconds.
+    retryDelayOnMoved: 50,
     maxRedirections: 10,
     slotsRefreshTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     // Topology is also refreshed on every MOVED; this catches a failover before any request meets it.
