@@ -89,7 +89,7 @@ async function killPrimaryUnderLoad(waitReplicas: number) {
       `cluster failover, WAIT for ${waitReplicas} replica(s): ${ops.length} writes, ${summary.failed} failed ` +
         `${JSON.stringify(summary.statuses)}, failures from +${summary.firstFailureAfterKillMs} ms to ` +
         `+${summary.windowMs} ms after the kill (node timeout 2000 ms; ${Math.round(killedAt - cutAt)} ms from the replica cut to the kill, failures within ${fromCut.windowMs} ms of the cut), ${lost.length} acknowledged write(s) lost` +
-        `${lost.length ? ` (acknowledged ${Math.round(Math.min(...lost.map((op) => killedAt - op.doneAt)))}-${Math.round(Math.max(...lost.map((op) => killedAt - op.doneAt)))} ms before the kill)` : ''}\n`,
+        `${lost.length ? ` (answered from ${Math.round(Math.min(...lost.map((op) => op.doneAt - killedAt)))} to ${Math.round(Math.max(...lost.map((op) => op.doneAt - killedAt)))} ms relative to the kill)` : ''}\n`,
     );
 
     // Failures only because of the cut and the kill: none before them, each a 503 the client may retry, and none
