@@ -94,6 +94,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           String(busPort),
           '--cluster-node-timeout',
           String(options.nodeTimeoutMs ?? 2000),
+          // A node that never met another (a one-primary cluster) would not know its own address.
+          '--cluster-announce-ip',
+          '127.0.0.1',
           ...(options.args ?? []),
         ],
       });
