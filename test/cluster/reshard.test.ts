@@ -14,7 +14,7 @@ afterAll(async () => {
   await stopStack?.();
 });
 
-const SLOTS = 400;
+const SLOTS = 1200;
 
 describe('a live reshard under write load', () => {
   it('moves slots holding lists with no failed request, no lost write and live sync intact', async () => {

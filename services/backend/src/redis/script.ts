@@ -25,12 +25,14 @@ export class Script {
 
   async run(redis: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
     if (keys.length !== this.keyCount) throw new Error(`${this.name} takes ${this.keyCount} keys`);
-    try {
-      return await redis.evalsha(this.sha, this.keyCount, ...keys, ...args);
-    } catch (error) {
-      if (isNoScript(error)) return redis.eval(this.source, this.keyCount, ...keys, ...args);
-      throw error;
-    }
+    return followRedirections(redis, async () => {
+      try {
+        return await redis.evalsha(this.sha, this.keyCount, ...keys, ...args);
+      } catch (error) {
+        if (isNoScript(error)) return redis.eval(this.source, this.keyCount, ...keys, ...args);
+        throw error;
+      }
+    });
   }
 
   /**
@@ -58,24 +60,35 @@ export class Script {
       }
       return result;
     };
-    // A pipeline that holds a write (WAIT) is not redirected by the client: a MOVED, ASK, TRYAGAIN
-    // or CLUSTERDOWN means the script did not run, so it is sent again, after a slot refresh for
-    // MOVED, a few times within about half a second (a failover or a slot migration under way).
-    for (let tries = 1; ; tries++) {
+    return followRedirections(redis, async () => {
       try {
-        try {
-          return await attempt('evalsha');
-        } catch (error) {
-          if (isNoScript(error)) return await attempt('eval');
-          throw error;
-        }
+        return await attempt('evalsha');
       } catch (error) {
-        const redirect =
-          error instanceof Error ? /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.exec(error.message)?.[1] : undefined;
-        if (!redirect || tries >= 5) throw error;
-        if (redirect === 'MOVED' && 'refreshSlotsCache' in redis) redis.refreshSlotsCache();
-        await delay(redirect === 'ASK' || redirect === 'MOVED' ? 20 : 100);
+        if (isNoScript(error)) return attempt('eval');
+        throw error;
       }
+    });
+  }
+}
+
+/**
+ * Runs `attempt` again when a cluster answers that the slot is elsewhere or in motion. The client
+ * follows MOVED and ASK for a command on its own, but not inside a pipeline that holds a write:
+ * the explicit one of runAndWait, and the ones auto-pipelining makes of concurrent commands to one
+ * node. A MOVED, ASK, TRYAGAIN or CLUSTERDOWN reply means the script did not run, so it is sent
+ * again: after a slot refresh for MOVED, a few times within about half a second (a failover or a
+ * slot migration under way), then the error goes up (503).
+ */
+async function followRedirections<T>(redis: RedisClient, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const redirect =
+        error instanceof Error ? /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.exec(error.message)?.[1] : undefined;
+      if (!redirect || tries >= 5) throw error;
+      if (redirect === 'MOVED' && 'refreshSlotsCache' in redis) redis.refreshSlotsCache();
+      await delay(redirect === 'ASK' || redirect === 'MOVED' ? 20 : 100);
     }
   }
 }
