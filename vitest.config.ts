@@ -79,6 +79,19 @@ export default defineConfig({
       // receiver stands in for the collector), and the real Prometheus, promtool and redis_exporter.
       { test: { name: 'observability', include: ['test/observability/**/*.test.ts'], ...processSuite } },
       { test: { name: 'deploy-scripts', include: ['test/deploy-scripts/**/*.test.ts'], testTimeout: 60_000 } },
+      // Redis Cluster mode against a real six-node cluster (redis-server --cluster-enabled, formed by
+      // redis-cli --cluster create), one per file: the backend's contract and concurrency tests once
+      // more (TASKTIER_TEST_REDIS=cluster), then a primary killed and slots resharded under load.
+      ...needs(works('redis-server', ['--version']), 'redis-server not found (apt-get install -y redis-server)', {
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts', 'services/backend/test/{api,concurrency}.test.ts'],
+          env: { TASKTIER_TEST_REDIS: 'cluster' },
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      }),
       // The browser suite: Chromium against the real stack.
       ...needs(existsSync(chromium), `${chromium} not found (apt-get install -y chromium)`, {
         test: {

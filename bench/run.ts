@@ -56,6 +56,12 @@ import { openStreamsInBatches, until } from './lib/sse.ts';
 import { findWrk, writeWorkloadScript, wrkPeak, wrkVersion } from './lib/wrk.ts';
 import { formatTracingCost, tracingCost } from './tracing-cost.ts';
 
+// Redis Cluster scaling (1 and 3 primaries, the cost of WAIT): its own module, options and output.
+if (process.argv[2] === '--cluster-scaling') {
+  const { runClusterScaling } = await import('./cluster-scaling.ts');
+  process.exit(await runClusterScaling(process.argv.slice(3)));
+}
+
 const HELP = `Usage: npm run bench [-- options]
 
 Benchmarks tasktier against a bare node:http server on this machine, all on 127.0.0.1:

@@ -26,5 +26,13 @@ export {
   startProcess,
 } from './process.ts';
 export { type RedisOptions, type RedisServer, startRedis } from './redis.ts';
+export {
+  type ClusterNode,
+  type ClusterNodeInfo,
+  parseClusterNodes,
+  type RedisCluster,
+  type RedisClusterOptions,
+  startRedisCluster,
+} from './redis-cluster.ts';
 export { type Service, type ServiceOptions, startService } from './service.ts';
 export { waitFor, waitForHttp } from './wait.ts';

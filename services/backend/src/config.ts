@@ -8,6 +8,18 @@ export const ConfigSchema = Type.Object({
   REDIS_USERNAME: Type.Optional(Type.String()),
   REDIS_PASSWORD: Type.Optional(Type.String()),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_-]*$', default: 'tt:' }),
+  /**
+   * Redis Cluster mode: comma-separated `host:port` seeds (any few nodes; the client learns the rest).
+   * Set (not empty), it replaces REDIS_URL; REDIS_USERNAME/REDIS_PASSWORD log in to every node.
+   */
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
+  /**
+   * Cluster mode: a write is answered only once this many replicas of its primary have it (WAIT),
+   * so a primary lost right after it does not take it along. 0 = asynchronous replication.
+   */
+  REDIS_CLUSTER_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 5, default: 0 }),
+  /** How long a write waits for those replicas; not confirmed by then, it is answered 503. */
+  REDIS_CLUSTER_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10_000, default: 500 }),
   /** A request needing Redis fails after this long (503) instead of waiting on a dead server. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000 }),
   CORS_ORIGINS: Type.String({ default: '*' }),
@@ -44,8 +56,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch {
       throw new ConfigError('invalid configuration: REDIS_URL is not a valid redis:// URL');
     }
+    if (config.REDIS_CLUSTER_NODES) clusterSeeds(config.REDIS_CLUSTER_NODES);
     trustedProxies(config.TRUST_PROXY);
   });
+}
+
+const SEED = /^(?<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?<port>[0-9]{1,5})$/;
+
+/** REDIS_CLUSTER_NODES as seeds; a ConfigError (naming the variable, not its value) when malformed. */
+export function clusterSeeds(value: string): Array<{ host: string; port: number }> {
+  const parts = value.split(',').map((part) => part.trim());
+  const seeds = parts.map((part) => {
+    const match = SEED.exec(part);
+    const port = Number(match?.groups?.port);
+    if (!match?.groups || port < 1 || port > 65535) return undefined;
+    return { host: (match.groups.host ?? '').replace(/^\[|\]$/g, ''), port };
+  });
+  if (parts.length === 0 || seeds.some((seed) => seed === undefined)) {
+    throw new ConfigError(
+      'invalid configuration: REDIS_CLUSTER_NODES must be comma-separated host:port seeds (e.g. redis-0.redis:6379,redis-1.redis:6379)',
+    );
+  }
+  return seeds as Array<{ host: string; port: number }>;
 }
 
 /** Test and embedding helper: the defaults with some values replaced. */

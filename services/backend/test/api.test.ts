@@ -1,14 +1,15 @@
 import type { Todo } from '@tasktier/contract';
-import { type RedisServer, waitFor } from '@tasktier/testkit';
+import { waitFor } from '@tasktier/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
+import { buildTestApp, createList, type DataTier, startDataTier, type TestApp } from './helpers.ts';
 
-let redis: RedisServer;
+// One redis-server here; a six-node Redis Cluster in the `cluster` project (same tests).
+let redis: DataTier;
 let app: TestApp;
 let listId: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startDataTier();
   // inject() comes from 127.0.0.1: a trusted proxy here, an untrusted peer is set per test.
   app = await buildTestApp(redis, { TRUST_PROXY: 'loopback' });
 });
@@ -226,7 +227,7 @@ describe('operations endpoints', () => {
     const { buildApp } = await import('../src/app.ts');
     const { configWith } = await import('../src/config.ts');
     const lines: Array<Record<string, unknown>> = [];
-    const logged = await buildApp(configWith({ REDIS_URL: redis.url }), {
+    const logged = await buildApp(configWith(redis.env), {
       logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
     });
     try {

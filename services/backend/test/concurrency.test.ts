@@ -1,15 +1,16 @@
 import type { Todo } from '@tasktier/contract';
-import { getFreePort, type RedisServer, type Service, serviceScript, startService } from '@tasktier/testkit';
+import { getFreePort, type Service, serviceScript, startService } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, createList, startRedis, type TestApp } from './helpers.ts';
+import { buildTestApp, createList, type DataTier, startDataTier, type TestApp } from './helpers.ts';
 
-let redis: RedisServer;
+// One redis-server here; a six-node Redis Cluster in the `cluster` project (same tests).
+let redis: DataTier;
 let app: TestApp;
 const replicas: Service[] = [];
 const urls: string[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await startDataTier();
   app = await buildTestApp(redis);
   for (const name of ['backend-1', 'backend-2']) {
     const port = await getFreePort();
@@ -17,7 +18,7 @@ beforeAll(async () => {
       await startService({
         name,
         script: serviceScript('backend'),
-        env: { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, LOG_LEVEL: 'warn', DRAIN_DELAY_MS: '0' },
+        env: { PORT: String(port), HOST: '127.0.0.1', ...redis.env, LOG_LEVEL: 'warn', DRAIN_DELAY_MS: '0' },
         readyUrl: `http://127.0.0.1:${port}/readyz`,
       }),
     );
@@ -96,6 +97,7 @@ describe('concurrent writers', () => {
       expect(todos.filter((t) => t.title.endsWith('(edited)'))).toHaveLength(40);
     }
     // The store itself: exactly one hash entry per acknowledged todo, no stray keys.
-    expect(redis.cli('HLEN', `tt:todos:{${listId}}`)).toBe(String(2 * perReplica));
+    const key = `tt:todos:{${listId}}`;
+    expect(redis.cliFor(key, 'HLEN', key)).toBe(String(2 * perReplica));
   });
 });

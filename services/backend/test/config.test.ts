@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, clusterSeeds, loadConfig } from '../src/config.ts';
 
 describe('configuration', () => {
   it('has the documented defaults for the limits and trusts no proxy', () => {
@@ -27,6 +27,9 @@ describe('configuration', () => {
     [{ TRUST_PROXY: 'loopback, not-an-address' }, /TRUST_PROXY must be/],
     [{ RATE_LIMITS: 'maybe' }, /RATE_LIMITS/],
     [{ LIST_CREATES_PER_MINUTE: '0' }, /LIST_CREATES_PER_MINUTE/],
+    [{ REDIS_CLUSTER_NODES: 'redis-0:6379, redis-1' }, /REDIS_CLUSTER_NODES must be comma-separated host:port/],
+    [{ REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:70000' }, /REDIS_CLUSTER_NODES/],
+    [{ REDIS_CLUSTER_NODES: 'redis://redis-0:6379' }, /REDIS_CLUSTER_NODES/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -35,6 +38,18 @@ describe('configuration', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('\n');
     }
+  });
+
+  it('reads REDIS_CLUSTER_NODES as host:port seeds (names, IPv4, IPv6) and an empty value as unset', () => {
+    expect(clusterSeeds('redis-0.redis:6379, 10.0.0.7:7000,[fd00::1]:6380')).toEqual([
+      { host: 'redis-0.redis', port: 6379 },
+      { host: '10.0.0.7', port: 7000 },
+      { host: 'fd00::1', port: 6380 },
+    ]);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '' }).REDIS_CLUSTER_NODES).toBe('');
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'secret-host:pw@6379' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('secret-host') }),
+    );
   });
 
   it('believes X-Forwarded-For only from a trusted proxy', async () => {

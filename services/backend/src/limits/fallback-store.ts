@@ -1,7 +1,7 @@
 // The library's own stores; it exports neither, so they are reached by path (types: stores.d.ts).
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 
 /** Counts kept by the process itself: an LRU map, so rotating addresses cannot grow it. */
 const LOCAL_ADDRESSES = 20_000;
@@ -15,7 +15,7 @@ type Done = (error: Error | null, result?: { current: number; ttl: number }) => 
  * someone is pushing hardest. The fallback counts per replica, so a client gets at most the
  * limit times the replicas until Redis takes the counters again.
  */
-export function fallbackStore(redis: Redis, nameSpace: string, onFallback: (error: Error) => void) {
+export function fallbackStore(redis: RedisClient, nameSpace: string, onFallback: (error: Error) => void) {
   return class RedisWithLocalFallback {
     private readonly shared = new RedisStore(false, false, redis, nameSpace);
     private readonly local = new LocalStore(false, false, LOCAL_ADDRESSES);

@@ -2,8 +2,8 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { sendProblem } from '@tasktier/service-kit';
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
+import type { RedisClient } from '../redis/client.ts';
 import { fallbackStore } from './fallback-store.ts';
 
 /** The per-client request budgets; each counts per client address per minute, in Redis. */
@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 export interface RateLimitsOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** REDIS_KEY_PREFIX: the counters live under `<prefix>rl:`, inside the backend's ACL key pattern. */
   keyPrefix: string;
   perMinute: Record<LimitName, number>;

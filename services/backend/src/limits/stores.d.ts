@@ -11,9 +11,9 @@ declare module '@fastify/rate-limit/store/LocalStore.js' {
   }
 }
 declare module '@fastify/rate-limit/store/RedisStore.js' {
-  import type { Redis } from 'ioredis';
+  import type { Cluster, Redis } from 'ioredis';
   export default class RedisStore {
-    constructor(continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace?: string);
+    constructor(continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis | Cluster, nameSpace?: string);
     incr(
       key: string,
       done: (error: Error | null, result?: { current: number; ttl: number }) => void,

@@ -1,35 +1,32 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { ChangeFeed } from '../redis/client.ts';
 
 type Listener = (message: string) => void;
 
 /**
- * Fans Redis pub/sub messages out to the local event streams. One SUBSCRIBE per list that has at
- * least one open stream on this replica, so a replica only hears about lists it serves.
+ * Fans Redis pub/sub messages out to the local event streams. One SUBSCRIBE (SSUBSCRIBE on a
+ * cluster) per list that has at least one open stream on this replica, so a replica only hears
+ * about lists it serves.
  */
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly resyncHandlers = new Set<() => void>();
   /** Each channel's SUBSCRIBE, while or once Redis confirmed it; streams that come meanwhile wait on it. */
   private readonly confirmations = new Map<string, Promise<void>>();
-  private connectedOnce = false;
   private resyncs = 0;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly feed: ChangeFeed,
     private readonly log: FastifyBaseLogger,
   ) {
-    subscriber.on('message', (channel: string, message: string) => {
+    feed.onMessage((channel, message) => {
       const set = this.listeners.get(channel);
       if (set) for (const listener of set) listener(message);
     });
     // Messages published while the subscription was down are lost: tell streams to resync.
-    subscriber.on('ready', () => {
-      if (this.connectedOnce) {
-        this.resyncs++;
-        for (const handler of this.resyncHandlers) handler();
-      }
-      this.connectedOnce = true;
+    feed.onInterrupted(() => {
+      this.resyncs++;
+      for (const handler of this.resyncHandlers) handler();
     });
   }
 
@@ -84,14 +81,14 @@ export class EventHub {
       if (!current?.delete(listener) || current.size > 0) return;
       this.listeners.delete(channel);
       this.confirmations.delete(channel);
-      this.subscriber.unsubscribe(channel).catch((error: Error) => {
+      this.feed.unsubscribe(channel).catch((error: Error) => {
         this.log.debug({ err: { message: error.message } }, 'unsubscribe failed');
       });
     };
 
     let confirmed = this.confirmations.get(channel);
     if (!confirmed) {
-      confirmed = this.subscriber.subscribe(channel).then(() => {});
+      confirmed = this.feed.subscribe(channel).then(() => {});
       const mine = confirmed;
       this.confirmations.set(channel, mine);
       // A failed SUBSCRIBE is retried by the next stream that comes for the channel.

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { Script } from '../redis/script.ts';
 
 // Leases carry Redis's own clock (TIME), so that replicas with skewed clocks agree on expiry.
@@ -39,7 +39,7 @@ export class StreamLeases {
   private readonly open = new Map<string, Set<string>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     readonly perClient: number,
     readonly leaseMs: number,

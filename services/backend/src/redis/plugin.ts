@@ -3,49 +3,23 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { EventHub } from '../live/event-hub.ts';
 import { TodoStore } from '../todos/store.ts';
+import { connectRedis, type RedisClient } from './client.ts';
 import { watchConnection } from './watchdog.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis;
+    redis: RedisClient;
     store: TodoStore;
     events: EventHub;
-    /** True when Redis answers a PING within the command timeout. */
+    /** True when Redis answers a PING within the command timeout (on a cluster: and cluster_state is ok). */
     redisAnswers(): Promise<boolean>;
   }
 }
 
-/**
- * Fail fast when Redis is away: no offline queue, one retry, a timeout that runs until the
- * reply arrives. A request then fails in about a second with 503 instead of piling up.
- */
-function redisOptions(config: Config) {
-  return {
-    username: config.REDIS_USERNAME || undefined,
-    password: config.REDIS_PASSWORD || undefined,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeout: 2000,
-    lazyConnect: false,
-    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000),
-    // Commands issued in the same event-loop turn (concurrent requests) go out in one write and
-    // Redis reads them in one go: writing each command on its own was a quarter of the backend's
-    // CPU under load (docs/performance.md). Each command still has its own reply and timeout.
-    enableAutoPipelining: true,
-  };
-}
-
 export default fp(
   async (app, { config }: { config: Config }) => {
-    const redis = new Redis(config.REDIS_URL, redisOptions(config));
-    // Pub/sub needs its own connection; it queues SUBSCRIBEs while reconnecting and resubscribes.
-    const subscriber = new Redis(config.REDIS_URL, {
-      ...redisOptions(config),
-      enableAutoPipelining: false,
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-    });
+    const connections = connectRedis(config);
+    const { commands: redis, subscriber } = connections;
 
     let lastErrorLog = 0;
     const logError = (which: string) => (error: Error) => {
@@ -56,28 +30,44 @@ export default fp(
     };
     redis.on('error', logError('commands'));
     subscriber.on('error', logError('subscriber'));
-    redis.on('ready', () => app.log.info('redis ready'));
+    redis.on('ready', () => app.log.info({ mode: connections.mode }, 'redis ready'));
 
-    const watch = (client: Redis, connection: string, missesToReplace: number) =>
-      watchConnection(client, {
-        intervalMs: Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS),
-        timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-        // ioredis asks a loading Redis again after at most maxLoadingRetryTime (10 s by default).
-        handshakeTimeoutMs: (redis.options.maxLoadingRetryTime ?? 10_000) + 2 * config.REDIS_COMMAND_TIMEOUT_MS,
-        missesToReplace,
-        onReplace: (reason) => {
-          app.log.warn({ redis: connection, reason }, 'redis connection stopped answering; replacing it');
-          app.metrics.redisConnectionsReplaced.inc({ connection });
-        },
-      });
-    // The subscriber gets one more miss: replacing it ends every open stream of this replica.
-    const stopWatching = [watch(redis, 'commands', 2), watch(subscriber, 'subscriber', 3)];
+    const stopWatching: Array<() => void> = [];
+    if (redis instanceof Redis && subscriber instanceof Redis) {
+      const watch = (client: Redis, connection: string, missesToReplace: number) =>
+        watchConnection(client, {
+          intervalMs: Math.max(1000, config.REDIS_COMMAND_TIMEOUT_MS),
+          timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+          // ioredis asks a loading Redis again after at most maxLoadingRetryTime (10 s by default).
+          handshakeTimeoutMs: (redis.options.maxLoadingRetryTime ?? 10_000) + 2 * config.REDIS_COMMAND_TIMEOUT_MS,
+          missesToReplace,
+          onReplace: (reason) => {
+            app.log.warn({ redis: connection, reason }, 'redis connection stopped answering; replacing it');
+            app.metrics.redisConnectionsReplaced.inc({ connection });
+          },
+        });
+      // The subscriber gets one more miss: replacing it ends every open stream of this replica.
+      // On a cluster, a silent node is the cluster's to detect: its replica takes over after
+      // cluster-node-timeout and the client follows the new topology (refreshed every 2 s).
+      stopWatching.push(watch(redis, 'commands', 2), watch(subscriber, 'subscriber', 3));
+    }
 
-    app.decorate('redis', redis);
+    app.decorate<RedisClient>('redis', redis);
     app.decorate(
       'store',
       new TodoStore(
-        redis,
+        {
+          client: redis,
+          publish: connections.publishCommand,
+          ...(connections.mode === 'cluster'
+            ? {
+                replicaWait: {
+                  replicas: config.REDIS_CLUSTER_WAIT_REPLICAS,
+                  timeoutMs: config.REDIS_CLUSTER_WAIT_TIMEOUT_MS,
+                },
+              }
+            : {}),
+        },
         config.REDIS_KEY_PREFIX,
         {
           maxTodos: config.MAX_TODOS_PER_LIST,
@@ -87,11 +77,10 @@ export default fp(
         (operation, seconds, failed) => app.metrics.observeRedis(operation, seconds, failed),
       ),
     );
-    app.decorate('events', new EventHub(subscriber, app.log));
+    app.decorate('events', new EventHub(connections.feed, app.log));
     app.decorate('redisAnswers', async () => {
-      if (redis.status !== 'ready') return false;
       try {
-        return (await redis.ping()) === 'PONG';
+        return await connections.answers();
       } catch {
         return false;
       }

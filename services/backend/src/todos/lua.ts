@@ -19,6 +19,13 @@
 
 import type { ChangeType } from '@tasktier/contract';
 
+/**
+ * How a write script publishes its change event: PUBLISH on one Redis; SPUBLISH on a cluster,
+ * where the channel carries the list's {hash tag}, so it is in the slot of the script's keys (a
+ * script may publish to a shard channel of its own slot only).
+ */
+export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
+
 /** A change type as a Lua string literal, checked against the contract's list. */
 const change = (type: ChangeType) => `'${type}'`;
 
@@ -42,7 +49,7 @@ const change = (type: ChangeType) => `'${type}'`;
 //
 // putTodo: stores a todo (a list with todos never expires), commits and publishes; answers the
 // new revision.
-const PRELUDE = `
+const prelude = (publish: PublishCommand) => `
 local function listExists()
   return redis.call('EXISTS', KEYS[1]) == 1
 end
@@ -75,7 +82,7 @@ local function commit(token, bytes)
 end
 
 local function publish(channel, kind, v, revision, todoId)
-  redis.call('PUBLISH', channel, cjson.encode({type = kind, version = v, revision = revision, todoId = todoId}))
+  redis.call('${publish}', channel, cjson.encode({type = kind, version = v, revision = revision, todoId = todoId}))
 end
 
 local function putTodo(todoId, json, bytes, token, channel, kind)
@@ -88,7 +95,7 @@ end
 `;
 
 // ARGV: createdAt, token, empty-list ttl seconds
-export const CREATE_LIST = `${PRELUDE}
+export const CREATE_LIST = (publish: PublishCommand) => `${prelude(publish)}
 if listExists() then return 0 end
 redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'v', 0, 'seq', 0, 'r', ARGV[2], 'bytes', 0, 'bv', 0)
 local ttl = tonumber(ARGV[3])
@@ -97,7 +104,7 @@ return 1
 `;
 
 // ARGV: todoId, title, completed ('1'|'0'), order ('' = none), now, maxTodos, channel, token, maxBytes
-export const CREATE_TODO = `${PRELUDE}
+export const CREATE_TODO = (publish: PublishCommand) => `${prelude(publish)}
 if not listExists() then return {-1} end
 local count = redis.call('HLEN', KEYS[2])
 if count >= tonumber(ARGV[6]) then return {-2} end
@@ -112,7 +119,7 @@ return {putTodo(ARGV[1], json, bytes, ARGV[8], ARGV[7], ${change('todo.created')
 `;
 
 // ARGV: todoId, patch JSON (only title/completed/order), now, channel, token, maxBytes, ifMatch
-export const UPDATE_TODO = `${PRELUDE}
+export const UPDATE_TODO = (publish: PublishCommand) => `${prelude(publish)}
 if not listExists() then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 -- If-Match on a todo that is gone: the condition is false (RFC 9110 13.1.1), 412 rather than 404.
@@ -131,7 +138,7 @@ return {putTodo(ARGV[1], json, bytes, ARGV[5], ARGV[4], ${change('todo.updated')
 `;
 
 // ARGV: todoId, channel, token, ifMatch, empty-list ttl seconds
-export const DELETE_TODO = `${PRELUDE}
+export const DELETE_TODO = (publish: PublishCommand) => `${prelude(publish)}
 if not listExists() then return {-1} end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if not current then return {ARGV[4] == '' and -3 or -5} end
@@ -145,7 +152,7 @@ return {revision}
 `;
 
 // ARGV: channel, token, empty-list ttl seconds
-export const CLEAR_TODOS = `${PRELUDE}
+export const CLEAR_TODOS = (publish: PublishCommand) => `${prelude(publish)}
 if not listExists() then return {-1} end
 redis.call('DEL', KEYS[2])
 local v, revision = commit(ARGV[2], 0)

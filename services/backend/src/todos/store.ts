@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { newToken } from '../lib/ids.ts';
+import type { RedisClient } from '../redis/client.ts';
 import { classifyRedisError } from '../redis/errors.ts';
-import { Script } from '../redis/script.ts';
+import { type ReplicaWait, Script } from '../redis/script.ts';
 import * as lua from './lua.ts';
 
 /** A todo as stored: the API shape without `url`, plus `seq` (creation order within the list). */
@@ -70,16 +70,29 @@ export class PreconditionFailedError extends Error {
 /** Called after every store operation: feeds the Redis latency and error metrics. */
 export type StoreObserver = (operation: string, seconds: number, failed: boolean) => void;
 
-const scripts = {
-  createList: new Script('createList', lua.CREATE_LIST, 1),
-  createTodo: new Script('createTodo', lua.CREATE_TODO, 2),
-  updateTodo: new Script('updateTodo', lua.UPDATE_TODO, 2),
-  deleteTodo: new Script('deleteTodo', lua.DELETE_TODO, 2),
-  clearTodos: new Script('clearTodos', lua.CLEAR_TODOS, 2),
-  readTodos: new Script('readTodos', lua.READ_TODOS, 2),
-  readTodo: new Script('readTodo', lua.READ_TODO, 2),
-  readList: new Script('readList', lua.READ_LIST, 2),
-};
+function scriptsPublishingWith(publish: lua.PublishCommand) {
+  return {
+    createList: new Script('createList', lua.CREATE_LIST(publish), 1),
+    createTodo: new Script('createTodo', lua.CREATE_TODO(publish), 2),
+    updateTodo: new Script('updateTodo', lua.UPDATE_TODO(publish), 2),
+    deleteTodo: new Script('deleteTodo', lua.DELETE_TODO(publish), 2),
+    clearTodos: new Script('clearTodos', lua.CLEAR_TODOS(publish), 2),
+    readTodos: new Script('readTodos', lua.READ_TODOS, 2),
+    readTodo: new Script('readTodo', lua.READ_TODO, 2),
+    readList: new Script('readList', lua.READ_LIST, 2),
+  };
+}
+
+const scriptSets = { PUBLISH: scriptsPublishingWith('PUBLISH'), SPUBLISH: scriptsPublishingWith('SPUBLISH') };
+type Scripts = ReturnType<typeof scriptsPublishingWith>;
+
+/** How the store reaches Redis: the client, how scripts publish, and whether writes wait for replicas. */
+export interface StoreRedis {
+  client: RedisClient;
+  publish: lua.PublishCommand;
+  /** Writes are answered once this many replicas have them (cluster mode's durability choice). */
+  replicaWait?: ReplicaWait;
+}
 
 // Our tokens are base64url; a tag with any other character cannot match, nor break the list below.
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -95,19 +108,31 @@ function ifMatchArg(ifMatch: IfMatch): string {
 
 /** Every list operation, each one atomic and one Redis round trip. */
 export class TodoStore {
+  private readonly redis: RedisClient;
+  private readonly scripts: Scripts;
+  private readonly writes: ReadonlySet<Script>;
+  private readonly replicaWait: ReplicaWait | undefined;
+
   constructor(
-    private readonly redis: Redis,
+    redis: StoreRedis,
     private readonly prefix: string,
     private readonly limits: StoreLimits,
     private readonly observe: StoreObserver = () => {},
-  ) {}
+  ) {
+    this.redis = redis.client;
+    this.replicaWait = redis.replicaWait?.replicas ? redis.replicaWait : undefined;
+    this.scripts = scriptSets[redis.publish];
+    const { createList, createTodo, updateTodo, deleteTodo, clearTodos } = this.scripts;
+    this.writes = new Set([createList, createTodo, updateTodo, deleteTodo, clearTodos]);
+  }
 
   /** The pub/sub channel on which every change of a list is published. */
   channel(listId: string): string {
     return `${this.prefix}events:{${listId}}`;
   }
 
-  // Hash tags keep a list's keys in one slot, should this ever run on Redis Cluster.
+  // Hash tags keep a list's keys (and its channel) in one slot: on Redis Cluster a script may only
+  // touch keys of one slot, and SPUBLISH only to a channel of that slot.
   private keys(listId: string): [string, string] {
     return [`${this.prefix}list:{${listId}}`, `${this.prefix}todos:{${listId}}`];
   }
@@ -116,7 +141,11 @@ export class TodoStore {
     const keys = this.keys(listId);
     const started = performance.now();
     try {
-      const result = await script.run(this.redis, script === scripts.createList ? keys.slice(0, 1) : keys, args);
+      const scriptKeys = script === this.scripts.createList ? keys.slice(0, 1) : keys;
+      const result =
+        this.replicaWait && this.writes.has(script)
+          ? await script.runAndWait(this.redis, scriptKeys, args, this.replicaWait)
+          : await script.run(this.redis, scriptKeys, args);
       this.observe(script.name, (performance.now() - started) / 1000, false);
       return result;
     } catch (error) {
@@ -126,11 +155,13 @@ export class TodoStore {
   }
 
   async createList(listId: string, createdAt: string): Promise<boolean> {
-    return (await this.run(scripts.createList, listId, [createdAt, newToken(), this.limits.emptyListTtlSeconds])) === 1;
+    return (
+      (await this.run(this.scripts.createList, listId, [createdAt, newToken(), this.limits.emptyListTtlSeconds])) === 1
+    );
   }
 
   async readList(listId: string): Promise<StoredList> {
-    const reply = (await this.run(scripts.readList, listId, [])) as [string | number, number, number, string];
+    const reply = (await this.run(this.scripts.readList, listId, [])) as [string | number, number, number, string];
     if (reply[0] === -1) throw new NotFoundError('list');
     return { id: listId, createdAt: String(reply[0]), version: reply[1], todoCount: reply[2], revision: reply[3] };
   }
@@ -141,7 +172,10 @@ export class TodoStore {
    * (read.ts) builds the API's body from them, once per revision.
    */
   async readTodos(listId: string, knownRevision?: string): Promise<{ revision: string; rows?: string[] }> {
-    const reply = (await this.run(scripts.readTodos, listId, [knownRevision ?? ''])) as [string | number, ...string[]];
+    const reply = (await this.run(this.scripts.readTodos, listId, [knownRevision ?? ''])) as [
+      string | number,
+      ...string[],
+    ];
     if (reply[0] === -1) throw new NotFoundError('list');
     const revision = String(reply[0]);
     if (reply.length === 1 && knownRevision === revision) return { revision };
@@ -149,7 +183,7 @@ export class TodoStore {
   }
 
   async readTodo(listId: string, todoId: string): Promise<StoredTodo> {
-    const reply = (await this.run(scripts.readTodo, listId, [todoId])) as [number, string?];
+    const reply = (await this.run(this.scripts.readTodo, listId, [todoId])) as [number, string?];
     this.throwIfRefused(reply[0]);
     return JSON.parse(reply[1] as string) as StoredTodo;
   }
@@ -160,7 +194,7 @@ export class TodoStore {
     fields: Required<Pick<TodoFields, 'title'>> & TodoFields,
     now: string,
   ) {
-    const reply = (await this.run(scripts.createTodo, listId, [
+    const reply = (await this.run(this.scripts.createTodo, listId, [
       todoId,
       fields.title,
       fields.completed ? '1' : '0',
@@ -176,7 +210,7 @@ export class TodoStore {
   }
 
   async updateTodo(listId: string, todoId: string, patch: TodoFields, now: string, ifMatch?: IfMatch) {
-    const reply = (await this.run(scripts.updateTodo, listId, [
+    const reply = (await this.run(this.scripts.updateTodo, listId, [
       todoId,
       JSON.stringify(patch),
       now,
@@ -191,7 +225,7 @@ export class TodoStore {
 
   /** Answers the list's new revision. */
   async deleteTodo(listId: string, todoId: string, ifMatch?: IfMatch): Promise<string> {
-    const reply = (await this.run(scripts.deleteTodo, listId, [
+    const reply = (await this.run(this.scripts.deleteTodo, listId, [
       todoId,
       this.channel(listId),
       newToken(),
@@ -204,7 +238,7 @@ export class TodoStore {
 
   /** Answers the list's new revision. */
   async clearTodos(listId: string): Promise<string> {
-    const reply = (await this.run(scripts.clearTodos, listId, [
+    const reply = (await this.run(this.scripts.clearTodos, listId, [
       this.channel(listId),
       newToken(),
       this.limits.emptyListTtlSeconds,
