@@ -53,7 +53,7 @@ describe('the generated ACL file', () => {
         .split('\n')
         .filter(Boolean)
         .map((line) => line.split(' ')[1]),
-    ).toEqual(['default', 'backend', 'backup', 'probe', 'admin']);
+    ).toEqual(['default', 'backend', 'backup', 'probe', 'monitor', 'admin']);
   });
 
   it('is generated from environment variables too (compose), with the given prefix and no admin user', async () => {
@@ -72,12 +72,43 @@ describe('the generated ACL file', () => {
     expect(result.stdout).not.toContain(backend);
   });
 
+  it('writes the monitor user (redis_exporter) only when its password is given', async () => {
+    const env = {
+      REDIS_BACKEND_PASSWORD: 'b'.repeat(20),
+      REDIS_BACKUP_PASSWORD: 'c'.repeat(20),
+      REDIS_ADMIN_PASSWORD: '',
+    };
+    const monitor = 'm'.repeat(20);
+    const without = await runScript(paths.generateAcl, [], { ...env, REDIS_MONITOR_PASSWORD: '' });
+    expect(without.code, without.stderr).toBe(0);
+    expect(without.stdout).not.toContain('user monitor');
+    const withMonitor = await runScript(paths.generateAcl, [], { ...env, REDIS_MONITOR_PASSWORD: monitor });
+    expect(withMonitor.code, withMonitor.stderr).toBe(0);
+    const sha = createHash('sha256').update(monitor).digest('hex');
+    expect(withMonitor.stdout).toContain(`user monitor on #${sha} resetkeys resetchannels -@all +ping +info `);
+    expect(withMonitor.stdout).not.toContain(monitor);
+  });
+
   it('is refused by generate-acl without passwords, with one clear line', async () => {
     const result = await runScript(paths.generateAcl, [], { REDIS_BACKEND_PASSWORD: '', REDIS_BACKUP_PASSWORD: '' });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/REDIS_BACKEND_PASSWORD/);
   });
+});
+
+describe("redis_exporter's user (monitor)", () => {
+  const monitorCli = (...args: string[]) => cliAs(redis.port, 'monitor', acl.passwords.monitor, ...args);
+  it('reads the server statistics and the limits the alerts compare with', () => {
+    expect(monitorCli('INFO', 'memory')).toContain('used_memory:');
+    expect(monitorCli('CONFIG', 'GET', 'maxmemory')).toContain('maxmemory');
+  });
+  it.each(['GET tt:x', 'KEYS *', 'SCAN 0', 'CONFIG SET maxmemory 1', 'SUBSCRIBE tt:events:x', 'FLUSHALL'])(
+    'is refused %s',
+    (command) => {
+      expect(monitorCli(...command.split(' '))).toMatch(/NOPERM/);
+    },
+  );
 });
 
 describe('the default user', () => {

@@ -1,4 +1,6 @@
-import { type RedisServer, startRedis } from '@tasktier/testkit';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type RedisServer, repoRoot, startRedis } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type RedisExporter, startRedisExporter } from './lib/redis-exporter.ts';
 import { monitoringRuleGroups } from './lib/rules.ts';
@@ -9,9 +11,16 @@ import { monitoringRuleGroups } from './lib/rules.ts';
 
 const PASSWORD = 'exporter-test-password';
 const MONITOR = { username: 'monitor', password: 'monitor-test-password' };
-/** The `monitor` user of the README (deploy/k8s/components/monitoring/README.md, "Redis login"). */
-const MONITOR_ACL =
-  'resetkeys resetchannels -@all +ping +info +config|get +client|setname +slowlog|get +slowlog|len +latency|latest';
+/**
+ * The permissions of the `monitor` user as deploy/redis/generate-acl writes it (the line of
+ * users.acl.template, past its password hash): the login the monitoring component's README sets up.
+ */
+const MONITOR_ACL = (() => {
+  const template = readFileSync(join(repoRoot, 'deploy/redis/users.acl.template'), 'utf8');
+  const line = /^@monitor user monitor on #\S+ (.+)$/m.exec(template)?.[1];
+  if (!line) throw new Error('deploy/redis/users.acl.template has no @monitor user line');
+  return line;
+})();
 
 function exposition(text: string): Map<string, number> {
   const metrics = new Map<string, number>();

@@ -129,7 +129,7 @@ export function compileShim(dir: string): string | undefined {
 export interface AclSetup {
   dir: string;
   file: string;
-  passwords: { backend: string; backup: string; admin: string };
+  passwords: { backend: string; backup: string; monitor: string; admin: string };
 }
 
 /** Runs deploy/redis/generate-acl with random passwords in `dir` (as `npm start` does). */
@@ -137,7 +137,11 @@ export function generateAcl(dir: string, prefix = 'tt:'): AclSetup {
   const file = join(dir, 'users.acl');
   execFileSync(paths.generateAcl, ['--password-dir', dir, '--out', file, '--prefix', prefix], { stdio: 'pipe' });
   const read = (name: string) => readFileSync(join(dir, `${name}.password`), 'utf8').split('\n')[0]!;
-  return { dir, file, passwords: { backend: read('backend'), backup: read('backup'), admin: read('admin') } };
+  return {
+    dir,
+    file,
+    passwords: { backend: read('backend'), backup: read('backup'), monitor: read('monitor'), admin: read('admin') },
+  };
 }
 
 /** redis-cli as an ACL user (password through REDISCLI_AUTH); the reply, errors included, trimmed. */
