@@ -18,7 +18,7 @@ import { type Container, type Finding, findObject, type K8sObject, type PodSpec 
 // objects) and runs the same audit the positive tests run; it must report the named rule.
 
 const TARGET = 'overlays/prod';
-const COMPONENTS = ['monitoring'];
+const COMPONENTS = ['monitoring', 'tracing'];
 const expected = expectationsFor(TARGET, COMPONENTS);
 
 const deployment = (objects: K8sObject[], name: string): IDeployment =>
@@ -47,6 +47,16 @@ const networkPolicy = (name: string, spec: INetworkPolicy['spec']): K8sObject =>
   },
   spec,
 });
+
+const collectorEgress = (o: K8sObject[]) =>
+  findObject(o, 'NetworkPolicy', 'apps-egress-to-otel-collector')!.spec as INetworkPolicy['spec'];
+/** The data of the tracing component's ConfigMap (its name carries kustomize's content hash). */
+const tracingConfig = (o: K8sObject[]): Record<string, string> =>
+  (
+    o.find(
+      (object) => object.kind === 'ConfigMap' && object.metadata.name.startsWith('tracing-'),
+    ) as unknown as IConfigMap
+  ).data!;
 
 const ingressAnnotations = (objects: K8sObject[]): Record<string, string> =>
   findObject(objects, 'Ingress', 'frontend')!.metadata.annotations!;
@@ -160,6 +170,18 @@ describe('mutated YAML sources are caught', () => {
       file: 'base/backend.yaml',
       edit: (text) => text.replace(/ {12}- name: TRUST_PROXY\n {14}value: \S+\n/, ''),
       rule: 'env/value',
+    },
+    {
+      name: 'tracing without a sampler (every request traced)',
+      file: 'components/tracing/tracing.env',
+      edit: (text) => text.replace(/^OTEL_TRACES_SAMPLER.*\n/gm, ''),
+      rule: 'tracing/sampler',
+    },
+    {
+      name: 'the collector egress open to every port',
+      file: 'components/tracing/network-policies.yaml',
+      edit: (text) => text.replace(/\n {6}ports:\n {8}- protocol: TCP\n {10}port: 4318\n/, '\n'),
+      rule: 'netpol/unexpected-flow',
     },
     {
       name: 'the backup CronJob logs in as the default user',
@@ -1181,6 +1203,94 @@ describe('mutated rendered objects are caught', () => {
       rule: 'netpol/missing-flow',
       match: /monitoring\/prometheus -> tasktier\/frontend:9465/,
     },
+    // The tracing component
+    {
+      name: 'the collector egress to its whole namespace (any pod there on 4318)',
+      mutate: (o) => {
+        delete collectorEgress(o)!.egress![0]!.to![0]!.podSelector;
+      },
+      rule: 'netpol/unexpected-flow',
+      match: /tasktier\/frontend -> observability\/jaeger:4318/,
+    },
+    {
+      name: 'the collector egress to OTLP gRPC (4317) as well',
+      mutate: (o) => {
+        collectorEgress(o)!.egress![0]!.ports!.push({ protocol: 'TCP', port: 4317 });
+      },
+      rule: 'netpol/unexpected-flow',
+      match: /otel-collector:4317/,
+    },
+    {
+      name: 'the collector egress for every pod of the namespace',
+      mutate: (o) => {
+        collectorEgress(o)!.podSelector = {};
+      },
+      rule: 'netpol/unexpected-flow',
+      match: /tasktier\/redis -> observability\/otel-collector:4318/,
+    },
+    {
+      name: 'the collector egress removed (spans dropped by default-deny)',
+      mutate: (o) => {
+        o.splice(o.indexOf(findObject(o, 'NetworkPolicy', 'apps-egress-to-otel-collector')!), 1);
+      },
+      rule: 'netpol/missing-flow',
+      match: /tasktier\/backend -> observability\/otel-collector:4318/,
+    },
+    {
+      name: 'tracing sampling every request (ratio 1)',
+      mutate: (o) => {
+        tracingConfig(o).OTEL_TRACES_SAMPLER_ARG = '1';
+      },
+      rule: 'tracing/sampler',
+    },
+    {
+      name: 'tracing with a sampler that ignores the parent (traces cut in half)',
+      mutate: (o) => {
+        tracingConfig(o).OTEL_TRACES_SAMPLER = 'traceidratio';
+      },
+      rule: 'tracing/sampler',
+    },
+    {
+      name: 'tracing to the gRPC port the NetworkPolicy does not open',
+      mutate: (o) => {
+        tracingConfig(o).OTEL_EXPORTER_OTLP_ENDPOINT = 'http://otel-collector.observability.svc:4317';
+      },
+      rule: 'tracing/endpoint',
+    },
+    {
+      name: 'tracing over http/json',
+      mutate: (o) => {
+        tracingConfig(o).OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
+      },
+      rule: 'tracing/protocol',
+    },
+    {
+      name: 'the backend sets its own endpoint (a second source)',
+      mutate: (o) => {
+        backend(o).env!.push({
+          name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+          value: 'http://otel-collector.observability.svc:4318',
+        });
+      },
+      rule: 'tracing/one-source',
+    },
+    {
+      name: 'the backend turns tracing off',
+      mutate: (o) => {
+        backend(o).env!.push({ name: 'OTEL_SDK_DISABLED', value: 'true' });
+      },
+      rule: 'tracing/disabled',
+    },
+    {
+      name: 'both services under one service name',
+      mutate: (o) => {
+        for (const name of ['frontend', 'backend']) {
+          const variable = container(o, 'Deployment', name).env!.find((entry) => entry.name === 'OTEL_SERVICE_NAME')!;
+          variable.value = 'tasktier';
+        }
+      },
+      rule: 'tracing/service-name',
+    },
     {
       name: 'backend without TRUST_PROXY',
       mutate: (o) => {
@@ -1312,6 +1422,10 @@ describe('mutated rendered objects are caught', () => {
       rule: 'netpol/missing-flow',
     },
   ];
+
+  test('tracing variables without the tracing component are caught', async () => {
+    expectCaught(await audit(pristine, expectationsFor(TARGET, ['monitoring'])), 'tracing/unexpected');
+  });
 
   test.each(cases)('$name', async ({ mutate, rule, match }) => {
     const objects = structuredClone(pristine);

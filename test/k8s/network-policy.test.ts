@@ -241,3 +241,38 @@ describe('the rendered NetworkPolicies', () => {
     );
   });
 });
+
+describe('the tracing component: frontend and backend reach the collector on OTLP/HTTP, nothing more', () => {
+  const tree = new RenderTree();
+  afterAll(() => tree.dispose());
+
+  test('prod + tracing allows exactly the collector flows on top of the architecture', async () => {
+    const target = 'overlays/prod';
+    const objects = await tree.render(target, ['tracing']);
+    const matrix = connectionMatrix(objects, 'tasktier');
+    const allowed = matrix.connections
+      .filter((connection) => connection.allowed)
+      .map((c) => flowName({ from: c.from.id, to: c.to.id, port: c.port, protocol: c.protocol }))
+      .sort();
+    expect(allowed).toEqual(expectedFlows('tasktier', { backup: true, tracing: true }).map(flowName).sort());
+    const verdict = (from: string, to: string, port: number): string => {
+      const found = matrix.connections.find((c) => c.from.id === from && c.to.id === to && c.port === port);
+      if (!found) throw new Error(`no connection ${from} -> ${to}:${port} in the matrix`);
+      return found.allowed ? `allowed (${found.reason})` : 'denied';
+    };
+    for (const app of ['frontend', 'backend']) {
+      expect(verdict(`tasktier/${app}`, 'observability/otel-collector', 4318)).toMatch(
+        /^allowed \(egress by apps-egress-to-otel-collector/,
+      );
+      // Not the collector's gRPC receiver, metrics or health port; not another pod of its namespace.
+      expect(verdict(`tasktier/${app}`, 'observability/otel-collector', 4317)).toBe('denied');
+      expect(verdict(`tasktier/${app}`, 'observability/otel-collector', 8888)).toBe('denied');
+      expect(verdict(`tasktier/${app}`, 'observability/otel-collector', 13133)).toBe('denied');
+      expect(verdict(`tasktier/${app}`, 'observability/jaeger', 4318)).toBe('denied');
+    }
+    expect(verdict('tasktier/redis', 'observability/otel-collector', 4318)).toBe('denied');
+    expect(verdict('tasktier/redis-backup', 'observability/otel-collector', 4318)).toBe('denied');
+    expect(verdict('tasktier/debug-pod', 'observability/otel-collector', 4318)).toBe('denied');
+    expect(verdict('observability/otel-collector', 'tasktier/backend', 5000)).toBe('denied');
+  });
+});

@@ -24,6 +24,7 @@ import { checkPodSecurity } from './pss.ts';
 import { parseQuantity, parseRedisBytes } from './quantity.ts';
 import { checkBackendLogin, checkBackup, checkRedisAuth } from './redis-auth.ts';
 import { validateFieldNames, validateValues } from './schema.ts';
+import { checkTracing } from './tracing.ts';
 import {
   allContainers,
   type Container,
@@ -78,6 +79,7 @@ export function checkArchitecture(objects: readonly K8sObject[], expected: Expec
   checkExposure(objects, add);
   checkDisruptionBudgets(objects, expected, add);
   checkMonitoring(objects, expected, add);
+  checkTracing(objects, expected, add);
   checkNetworkPolicies(objects, expected, add);
   return findings;
 }

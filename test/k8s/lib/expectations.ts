@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACME_SOLVER_POD, ENVOY_POD, type FlowKey, GATEWAY_POD, NGF_CONTROL_PLANE, outsideClients } from './netpol.ts';
+import {
+  ACME_SOLVER_POD,
+  ENVOY_POD,
+  type FlowKey,
+  GATEWAY_POD,
+  NGF_CONTROL_PLANE,
+  OTEL_COLLECTOR_POD,
+  outsideClients,
+} from './netpol.ts';
 import { includedComponents, k8sDir, type Target } from './render.ts';
 
 /** What the architecture (docs/architecture.md) says the rendered manifests must be, per target. */
@@ -58,6 +66,8 @@ export interface Expectations {
   /** app.kubernetes.io/managed-by on every object: kustomize, or Helm for the chart's output. */
   managedBy: string;
   monitoring: boolean;
+  /** The tracing component: OTLP to the collector, and the NetworkPolicy that lets it through. */
+  tracing: boolean;
   requiredAntiAffinity: boolean;
   secretFromFile: boolean;
   /** The only connections the NetworkPolicies may allow (where one side is a tasktier pod). */
@@ -113,6 +123,7 @@ export const AUDITED_COMPONENTS = [
   'redis-persistence',
   'redis-secret-from-file',
   'required-anti-affinity',
+  'tracing',
 ] as const;
 
 /**
@@ -121,7 +132,13 @@ export const AUDITED_COMPONENTS = [
  */
 export function expectedFlows(
   namespace: string,
-  options: { backup?: boolean; entry?: 'ingress' | 'gateway'; certManager?: boolean; monitoring?: boolean } = {},
+  options: {
+    backup?: boolean;
+    entry?: 'ingress' | 'gateway';
+    certManager?: boolean;
+    monitoring?: boolean;
+    tracing?: boolean;
+  } = {},
 ): FlowKey[] {
   const dns = 'kube-system/kube-dns';
   const tcp = (from: string, to: string, port: number): FlowKey => ({ from, to, port, protocol: 'TCP' });
@@ -169,6 +186,10 @@ export function expectedFlows(
     ...(options.monitoring
       ? [{ from: 'monitoring/prometheus', to: `${namespace}/redis`, port: 9121, protocol: 'TCP' } as FlowKey]
       : []),
+    // The tracing component: the apps export spans to the collector, OTLP/HTTP only.
+    ...(options.tracing
+      ? [tcp(`${namespace}/frontend`, OTEL_COLLECTOR_POD, 4318), tcp(`${namespace}/backend`, OTEL_COLLECTOR_POD, 4318)]
+      : []),
   ];
 }
 
@@ -214,6 +235,7 @@ export function expectationsFor(target: Target, components: readonly string[]): 
     certManager: all.has('cert-manager'),
     managedBy: 'kustomize',
     monitoring: all.has('monitoring'),
+    tracing: all.has('tracing'),
     requiredAntiAffinity: all.has('required-anti-affinity'),
     secretFromFile: all.has('redis-secret-from-file'),
     flows: expectedFlows(ARCHITECTURE.namespace, {
@@ -221,6 +243,7 @@ export function expectationsFor(target: Target, components: readonly string[]): 
       entry,
       certManager: all.has('cert-manager'),
       monitoring: all.has('monitoring'),
+      tracing: all.has('tracing'),
     }),
   };
 }

@@ -338,6 +338,23 @@ function surroundings(tasktierNamespace: string, namespaceLabels: Record<string,
       labels: { 'acme.cert-manager.io/http01-solver': 'true' },
       ports: [tcp(8089, 'http')],
     },
+    // An OpenTelemetry Collector (the opentelemetry-collector Helm chart's labels) with its OTLP
+    // gRPC and HTTP receivers, its own metrics and health check, and another backend that also
+    // takes OTLP in the same namespace: only the collector's 4318 is for tasktier.
+    {
+      id: OTEL_COLLECTOR_POD,
+      ip: '10.244.6.10',
+      namespace: 'observability',
+      labels: { 'app.kubernetes.io/name': 'opentelemetry-collector', 'app.kubernetes.io/instance': 'otel-collector' },
+      ports: [tcp(4317, 'otlp'), tcp(4318, 'otlp-http'), tcp(8888, 'metrics'), tcp(13133, 'health')],
+    },
+    {
+      id: 'observability/jaeger',
+      ip: '10.244.6.11',
+      namespace: 'observability',
+      labels: { 'app.kubernetes.io/name': 'jaeger' },
+      ports: [tcp(4318, 'otlp-http'), tcp(16686, 'query')],
+    },
     { id: 'kube-apiserver', ip: '172.18.0.2', ports: [tcp(6443)] },
     { id: 'internet', ip: '203.0.113.10', ports: [tcp(80), tcp(443)] },
   ];
@@ -349,6 +366,8 @@ export const GATEWAY_POD = 'gateway-nginx';
 export const ENVOY_POD = 'envoy-gateway-system/envoy-tasktier';
 /** NGINX Gateway Fabric's control plane, which its data-plane pods fetch configuration from. */
 export const NGF_CONTROL_PLANE = 'nginx-gateway/control-plane';
+/** The OpenTelemetry Collector the tracing component exports to. */
+export const OTEL_COLLECTOR_POD = 'observability/otel-collector';
 /** cert-manager's ACME HTTP-01 solver pod. */
 export const ACME_SOLVER_POD = 'acme-solver';
 
