@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { EventHub } from '../live/event-hub.ts';
 import { TodoStore } from '../todos/store.ts';
 import { connectRedis, type RedisClient } from './client.ts';
+import { describeConnectionError } from './connection-error.ts';
 import { watchConnection } from './watchdog.ts';
 
 declare module 'fastify' {
@@ -22,11 +23,13 @@ export default fp(
     const { commands: redis, subscriber } = connections;
 
     let lastErrorLog = 0;
-    const logError = (which: string) => (error: Error) => {
+    const logError = (which: string) => (error: unknown) => {
       // A Redis outage emits an error per reconnect attempt; one log line a few seconds is enough.
       if (Date.now() - lastErrorLog < 5000) return;
       lastErrorLog = Date.now();
-      app.log.warn({ redis: which, err: { message: error.message } }, 'redis connection error');
+      // Not under `err`: its serializer keeps message and stack only, and an AggregateError of a
+      // dual-stack connect has an empty message; the address, code and attempts are what helps.
+      app.log.warn({ redis: which, error: describeConnectionError(error) }, 'redis connection error');
     };
     redis.on('error', logError('commands'));
     subscriber.on('error', logError('subscriber'));
