@@ -172,7 +172,7 @@ describe('helm template equals kubectl kustomize, object by object', () => {
         }),
     ),
     {
-      name: 'every choice the other way (gateway, cert-manager, no autoscaling, no persistence, always, no ACL, monitoring, required)',
+      name: 'every choice the other way (gateway, cert-manager, no autoscaling, no persistence, always, no ACL, monitoring, tracing, required)',
       assignment: {
         autoscaling: false,
         persistence: false,
@@ -180,6 +180,7 @@ describe('helm template equals kubectl kustomize, object by object', () => {
         acl: false,
         backup: false,
         monitoring: true,
+        tracing: true,
         antiAffinity: 'required',
         entry: 'gateway',
         tls: true,
@@ -206,6 +207,12 @@ describe('the chart’s output passes the full audit', () => {
       target: 'overlays/prod',
       components: ['gateway-api', 'cert-manager'],
       args: ['--set', 'entry=gateway', '--set', 'tls.certManager.enabled=true'],
+    },
+    {
+      name: 'production values with tracing',
+      target: 'overlays/prod',
+      components: ['tracing'],
+      args: ['--set', 'tracing.enabled=true'],
     },
   ];
   test.each(audited)('$name', async ({ target, components, args }) => {

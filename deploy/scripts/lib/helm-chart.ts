@@ -12,7 +12,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 // time this runs (test/k8s/helm-chart.test.ts fails until it has).
 //
 // How: every structural value of the chart (autoscaling, Redis persistence, durability, ACL,
-// backups, monitoring, anti-affinity, the entry, TLS, cert-manager) is one kustomize component.
+// backups, monitoring, tracing, anti-affinity, the entry, TLS, cert-manager) is one kustomize component.
 // For each object, the generator finds the choices that change it (one toggle at a time from the
 // production choices), renders every valid combination of those, and writes the variants under
 // `if` conditions on the values. Scalar values (images, resources, replicas, autoscaling bounds,
@@ -98,6 +98,13 @@ export const CHOICES: Choice[] = [
     'monitoring',
     false,
     'ServiceMonitors and a PrometheusRule (needs the Prometheus Operator).',
+  ),
+  flag(
+    'tracing',
+    'tracing.enabled',
+    'tracing',
+    false,
+    'OpenTelemetry tracing: both services export 5% of traces over OTLP/HTTP to the collector at http://otel-collector.observability.svc:4318, and a NetworkPolicy lets them reach it on 4318 only (needs the collector).',
   ),
   {
     key: 'antiAffinity',
@@ -591,6 +598,11 @@ ${resources('redis')}
 monitoring:
   enabled: ${PRODUCTION.monitoring}
 
+# OpenTelemetry tracing to the collector otel-collector in the namespace observability, port 4318
+# (deploy/k8s/components/tracing/README.md: the collector, and where to change its address).
+tracing:
+  enabled: ${PRODUCTION.tracing}
+
 namespace:
   # Also create the namespace (with Pod Security restricted enforced). Off by default: create it
   # first with kubectl apply -f deploy/k8s/base/namespace.yaml, since its Secrets come before the chart.
@@ -682,6 +694,7 @@ function valuesSchema(defaults: Defaults): string {
         backup: object({ enabled: choice('backup') }),
       }),
       monitoring: object({ enabled: choice('monitoring') }),
+      tracing: object({ enabled: choice('tracing') }),
       namespace: object({ create: { type: 'boolean' } }),
     }),
   };
