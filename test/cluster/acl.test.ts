@@ -2,7 +2,8 @@
  * The cluster with ACL users, as the redis-cluster component runs it: every node loads the ACL file
  * of deploy/redis/generate-acl (default user off), replicas log in to their primary as `backup`
  * (masteruser/masterauth). The backend logs in as `backend` and serves lists, todos and live events;
- * `redis-backup --cluster` backs up every shard as `backup`.
+ * `redis-backup --cluster` backs up every shard as `backup`, `redis-restore --cluster` restores them
+ * as `admin`.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ describe('Redis Cluster with ACL users', () => {
     }
   });
 
-  it('backs up every shard with redis-backup --cluster as the `backup` user', async () => {
+  it('backs up every shard as `backup` (redis-backup --cluster) and restores them as `admin` (redis-restore --cluster)', async () => {
     const dir = join(scratch.dir, 'backups');
     const backup = await run(
       paths.backup,
@@ -70,5 +71,17 @@ describe('Redis Cluster with ACL users', () => {
     expect(backup.stdout).toContain("as user 'backup'");
     expect(backup.stdout).toMatch(/cluster: 3 shards backed up/);
     expect(readdirSync(dir).filter((file) => file.endsWith('.rdb'))).toHaveLength(3);
+
+    const restore = await run(
+      paths.restore,
+      ['--cluster', '--port', String(stack.cluster.nodes[0]?.port), '--force', dir],
+      {
+        env: { REDIS_PASSWORD: acl.passwords.admin },
+        timeoutMs: 60_000,
+      },
+    );
+    expect(restore.code, restore.output).toBe(0);
+    expect(restore.stdout).toContain("as user 'admin'");
+    expect(restore.stdout).toMatch(/restored \d+ keys from 3 shard backups/);
   });
 });
