@@ -1,17 +1,29 @@
 /**
  * `npm run drill`: the recovery drill of docs/recovery.md, for real, timed. From a fresh clone of
  * the repository in a temporary directory it installs, builds and starts the stack (`npm start`),
- * checks its health, restores a backup into it and checks the data through the API.
+ * checks its health, restores a backup into it and checks the data through the API; then the
+ * same backup and restore in Redis Cluster mode (`--skip-cluster` leaves it out).
  *
  * The backup it restores is made first (drill setup): the cloned stack is started, filled with
  * lists and todos through the API, backed up with deploy/scripts/redis-backup, stopped, and its
  * data directory deleted, as if the disk were lost.
  */
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getFreePort, type Proc, portInUse, repoRoot, run, startProcess, waitFor } from '@tasktier/testkit';
+import {
+  getFreePort,
+  type Proc,
+  portInUse,
+  repoRoot,
+  run,
+  type Service,
+  startProcess,
+  startRedisCluster,
+  startService,
+  waitFor,
+} from '@tasktier/testkit';
 
 const HELP = `Usage: npm run drill [-- options]
 
@@ -24,21 +36,30 @@ Rehearses the recovery in docs/recovery.md and prints each step with its time:
   6. restore data: stop the stack, deploy/scripts/redis-restore the backup, npm start again
   7. verify the data: every list and todo through the API, field by field
 The backup comes from a stack started from the same clone before step 4 (drill setup).
+Then the same for Redis Cluster mode (docs/recovery.md, "Redis Cluster"): six redis-server nodes
+with the clone's ACL file, its backend in cluster mode, lists written, redis-backup --cluster,
+every primary flushed, redis-restore --cluster, the data checked through the API.
 
 Options:
-  --repo PATH   the repository to clone (default: this one, ${repoRoot})
-  --keep        keep the temporary directory (it is kept anyway when the drill fails)
-  -h, --help    show this help`;
+  --repo PATH      the repository to clone (default: this one, ${repoRoot})
+  --skip-cluster   leave out the Redis Cluster part
+  --keep           keep the temporary directory (it is kept anyway when the drill fails)
+  -h, --help       show this help`;
 
 function fail(message: string): never {
   process.stderr.write(`drill: error: ${message}\n`);
   process.exit(1);
 }
 
-let options: { repo?: string; keep?: boolean; help?: boolean };
+let options: { repo?: string; keep?: boolean; 'skip-cluster'?: boolean; help?: boolean };
 try {
   options = parseArgs({
-    options: { repo: { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      repo: { type: 'string' },
+      keep: { type: 'boolean' },
+      'skip-cluster': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   }).values;
 } catch (error) {
@@ -66,9 +87,11 @@ async function inClone(command: string, args: string[], cwd = clone): Promise<st
   return (await run(command, args, { cwd, log, check: true })).output;
 }
 
-async function step<T>(name: string, fn: () => Promise<T>, timed = true): Promise<T> {
+/** A recovery step (numbered, timed in the summary), drill setup, or a step of the cluster part. */
+async function step<T>(name: string, fn: () => Promise<T>, kind: boolean | 'cluster' = true): Promise<T> {
+  const timed = kind === true;
   const n = timings.length + 1;
-  const label = timed ? `[${n}] ${name}` : `[setup] ${name}`;
+  const label = timed ? `[${n}] ${name}` : kind === 'cluster' ? `[cluster] ${name}` : `[setup] ${name}`;
   process.stdout.write(`drill: ${label} ...\n`);
   const t0 = performance.now();
   try {
@@ -267,14 +290,133 @@ async function main(): Promise<void> {
     say(`all ${listIds.length} lists and ${todos} todos are as they were backed up`);
   });
   await stopStack();
+  const clusterMs = options['skip-cluster'] ? undefined : await clusterDrill();
 
   say('summary (time per recovery step):');
   for (const [i, { step: name, ms }] of timings.entries())
     say(`  ${i + 1}. ${name.padEnd(62)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
   const recovery = timings.reduce((sum, t) => sum + t.ms, 0);
+  if (clusterMs !== undefined)
+    say(
+      `  Redis Cluster: restore ${(clusterMs.restore / 1000).toFixed(1)} s; part total ${(clusterMs.total / 1000).toFixed(1)} s`,
+    );
   say(
     `  recovery total ${(recovery / 1000).toFixed(1)} s; whole drill ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
+}
+
+/**
+ * Redis Cluster mode, from the same clone: a six-node cluster with the clone's ACL file (replicas
+ * log in as `backup`), its backend in cluster mode as `backend`, lists written through the API,
+ * `redis-backup --cluster` as `backup`, every primary flushed (the data lost), `redis-restore
+ * --cluster` as `admin` into the running cluster, the data checked through the API.
+ */
+async function clusterDrill(): Promise<{ restore: number; total: number }> {
+  const t0 = performance.now();
+  const secrets = join(work, 'cluster-redis');
+  const passwordFile = (name: string) => join(secrets, `${name}.password`);
+  const clusterBackups = join(work, 'cluster-backups');
+  mkdirSync(secrets, { mode: 0o700 });
+  const aclFile = join(secrets, 'users.acl');
+  await inClone(join(clone, 'deploy/redis/generate-acl'), ['--password-dir', secrets, '--out', aclFile]);
+  const password = (name: string) => readFileSync(passwordFile(name), 'utf8').split('\n')[0] ?? '';
+  const cluster = await step(
+    'start six redis-server nodes with the ACL file, form the cluster',
+    () =>
+      startRedisCluster({
+        acl: { file: aclFile, passwords: { backup: password('backup'), admin: password('admin') } },
+        // The nodes' logs stay in memory: on a failure, drill.log's last lines are the failed step's.
+        args: ['--repl-diskless-sync-delay', '0'],
+      }),
+    'cluster',
+  );
+  let backend: Service | undefined;
+  try {
+    const port = await getFreePort();
+    backend = await step(
+      'start the backend in cluster mode, as the ACL user backend',
+      () =>
+        startService({
+          name: 'backend',
+          script: join(clone, 'services/backend/dist/server.js'),
+          env: {
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            REDIS_CLUSTER_NODES: cluster.seeds,
+            REDIS_USERNAME: 'backend',
+            REDIS_PASSWORD: password('backend'),
+            DRAIN_DELAY_MS: '0',
+            LOG_LEVEL: 'warn',
+          },
+          readyUrl: `http://127.0.0.1:${port}/readyz`,
+          output: { stream: log },
+        }),
+      'cluster',
+    );
+    apiPort = port;
+    const { listIds, todos } = await step('write lists and todos through the API', seed, 'cluster');
+    const expected = await readAll(listIds);
+    const seedNode = String(cluster.nodes[0]?.port);
+    const backedUp = await step(
+      'back up every shard: deploy/scripts/redis-backup --cluster',
+      () =>
+        inClone(join(clone, 'deploy/scripts/redis-backup'), [
+          '--cluster',
+          '--port',
+          seedNode,
+          '--password-file',
+          passwordFile('backup'),
+          '--dir',
+          clusterBackups,
+        ]),
+      'cluster',
+    );
+    say(backedUp.split('\n').find((line) => line.includes('shards backed up')) ?? '');
+    await step(
+      'disaster: every primary loses its data (FLUSHALL)',
+      async () => {
+        for (const node of cluster.topology().filter((info) => info.role === 'primary' && info.slots > 0))
+          cluster.cli(node.port, 'FLUSHALL');
+        const gone = await api(`/api/lists/${listIds[0]}`);
+        await gone.arrayBuffer();
+        if (gone.status !== 404) throw new Error(`after the flush a list answered ${gone.status}, not 404`);
+      },
+      'cluster',
+    );
+    const restoreStarted = performance.now();
+    await step(
+      'restore every shard: deploy/scripts/redis-restore --cluster',
+      async () => {
+        const output = await inClone(join(clone, 'deploy/scripts/redis-restore'), [
+          '--cluster',
+          '--port',
+          seedNode,
+          '--password-file',
+          passwordFile('admin'),
+          clusterBackups,
+        ]);
+        say(output.trim().split('\n').at(-1) ?? '');
+      },
+      'cluster',
+    );
+    const restoreMs = performance.now() - restoreStarted;
+    await step(
+      'verify the data through the API',
+      async () => {
+        const actual = await readAll(listIds);
+        for (const id of listIds) {
+          if (JSON.stringify(expected[id]) !== JSON.stringify(actual[id]))
+            throw new Error(`a list differs after the cluster restore (see ${join(work, 'drill.log')})`);
+        }
+        say(`all ${listIds.length} lists and ${todos} todos are as they were backed up`);
+      },
+      'cluster',
+    );
+    return { restore: restoreMs, total: performance.now() - t0 };
+  } finally {
+    await backend?.stop();
+    await cluster.stop();
+  }
 }
 
 let exitCode = 0;

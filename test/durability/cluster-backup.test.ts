@@ -1,11 +1,11 @@
 /**
  * Backups of a Redis Cluster, per shard (`redis-backup --cluster`): one consistent snapshot per
- * primary, each verified and checksummed; and the restore procedure of docs/recovery.md ("Redis
- * Cluster"): each shard's file loaded into a private redis-server and imported into the cluster with
+ * primary, each verified and checksummed; and their restore (`redis-restore --cluster`): each
+ * shard's file loaded into a private redis-server and imported into the running cluster with
  * `redis-cli --cluster import --cluster-copy --cluster-replace`, which puts every key in whichever
  * shard serves its slot now (the slot layout may differ from the one backed up).
  */
-import { copyFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RedisCluster, run, startRedis, startRedisCluster } from '@tasktier/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,37 +61,28 @@ describe('redis-backup --cluster and the per-shard restore', () => {
     const kept = [...backup.stdout.matchAll(/RDB looks OK \((\d+) keys\)/g)].map((match) => Number(match[1]));
     expect(kept.reduce((a, b) => a + b, 0)).toBe(2 * LISTS);
 
+    // A cluster holding data is refused without --force, and left as it is.
+    const refused = await run(paths.restore, ['--cluster', '--port', String(seedPort()), '--user', 'default', dir]);
+    expect(refused.code, refused.output).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^redis-restore: error: the cluster already holds 120 keys that do not expire: refusing/,
+    );
+    expect(snapshotOfLists()).toEqual(before);
+
     // Disaster: every primary loses its data (replicas follow).
     for (const node of cluster.topology().filter((info) => info.role === 'primary' && info.slots > 0)) {
       cluster.cli(node.port, 'FLUSHALL');
     }
     expect(cli('DBSIZE')).toBe('0');
 
-    // The restore procedure, shard by shard.
-    for (const file of files) {
-      const shardDir = tempDir('shard-restore');
-      copyFileSync(join(dir, file), join(shardDir.dir, 'dump.rdb'));
-      const shard = await startRedis({ dir: shardDir.dir, args: ['--dbfilename', 'dump.rdb', '--save', ''] });
-      try {
-        const imported = await run(
-          'redis-cli',
-          [
-            '--cluster',
-            'import',
-            `127.0.0.1:${seedPort()}`,
-            '--cluster-from',
-            `127.0.0.1:${shard.port}`,
-            '--cluster-copy',
-            '--cluster-replace',
-          ],
-          { timeoutMs: 60_000 },
-        );
-        expect(imported.code, imported.output).toBe(0);
-      } finally {
-        await shard.stop();
-        shardDir.remove();
-      }
-    }
+    // The restore: the newest file of each shard, verified and imported into the running cluster.
+    const restore = await run(paths.restore, ['--cluster', '--port', String(seedPort()), '--user', 'default', dir], {
+      timeoutMs: 120_000,
+    });
+    expect(restore.code, restore.output).toBe(0);
+    expect(restore.stdout).toContain('redis-restore: 3 shard backups in');
+    expect(restore.stdout.match(/checksum matches/g)).toHaveLength(3);
+    expect(restore.stdout).toContain('redis-restore: verified: the cluster holds 120 keys that do not expire');
     expect(snapshotOfLists()).toEqual(before);
   });
 

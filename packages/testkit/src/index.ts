@@ -27,6 +27,7 @@ export {
 } from './process.ts';
 export { type RedisOptions, type RedisServer, startRedis } from './redis.ts';
 export {
+  type ClusterAcl,
   type ClusterNode,
   type ClusterNodeInfo,
   parseClusterNodes,

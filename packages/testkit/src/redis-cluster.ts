@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { getFreePort } from './ports.ts';
 import type { Output } from './process.ts';
 import { type RedisServer, startRedis } from './redis.ts';
@@ -18,7 +20,19 @@ export interface RedisClusterOptions {
   args?: string[];
   /** Arguments every `redis-cli` call of the kit starts with, e.g. ['--user', 'admin', '--pass', pw]. */
   cliAuth?: string[];
+  /**
+   * ACL users as in production (deploy/k8s/components/redis-cluster): every node loads `file` (from
+   * deploy/redis/generate-acl), replicas log in to their primary as `backup` (masteruser/masterauth,
+   * the component's redis-replication Secret), and the kit's own redis-cli calls log in as `admin`.
+   */
+  acl?: ClusterAcl;
   output?: Output;
+}
+
+export interface ClusterAcl {
+  /** The ACL file every node loads (`aclfile`). */
+  file: string;
+  passwords: { backup: string; admin: string };
 }
 
 export interface ClusterNode {
@@ -66,13 +80,18 @@ export interface RedisCluster {
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const primaries = options.primaries ?? 3;
   const replicas = options.replicasPerPrimary ?? 1;
-  const auth = options.cliAuth ?? [];
+  const acl = options.acl;
+  const auth = options.cliAuth ?? (acl ? ['--user', 'admin'] : []);
+  // The admin password reaches redis-cli through its environment, never its command line.
+  const cliEnv = acl ? { ...process.env, REDISCLI_AUTH: acl.passwords.admin } : process.env;
+  const aclArgs = acl ? ['--aclfile', acl.file, '--include', writeReplicationConf(acl)] : [];
   const count = primaries * (1 + replicas);
   const nodes: ClusterNode[] = [];
   const cli = (port: number, ...args: string[]): string =>
     execFileSync('redis-cli', ['-p', String(port), ...auth, ...args], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: cliEnv,
       timeout: 120_000,
     }).trim();
 
@@ -97,6 +116,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           // A node that never met another (a one-primary cluster) would not know its own address.
           '--cluster-announce-ip',
           '127.0.0.1',
+          ...aclArgs,
           ...(options.args ?? []),
         ],
       });
@@ -196,6 +216,16 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
   return cluster;
+}
+
+/**
+ * replication.conf beside the ACL file, as the component's redis-replication Secret holds it: the
+ * password in a file readable by its owner only, not on redis-server's command line.
+ */
+function writeReplicationConf(acl: ClusterAcl): string {
+  const file = join(dirname(acl.file), 'replication.conf');
+  writeFileSync(file, `masteruser backup\nmasterauth ${acl.passwords.backup}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** Fewer than three primaries (`redis-cli --cluster create` refuses them): slots and replicas by hand. */

@@ -1,5 +1,5 @@
 import type { Todo } from '@tasktier/contract';
-import { type RedisCluster, startRedisCluster } from '@tasktier/testkit';
+import { type RedisCluster, type RedisClusterOptions, startRedisCluster } from '@tasktier/testkit';
 import { Api } from '../../durability/lib/api.ts';
 import { acknowledged, type WriteOp } from '../../durability/lib/load.ts';
 import { type Backend, startBackend } from '../../durability/lib/stack.ts';
@@ -7,13 +7,16 @@ import { type Backend, startBackend } from '../../durability/lib/stack.ts';
 export { Api };
 
 /** A six-node cluster and the real backend (dist/server.js) in cluster mode in front of it. */
-export async function startClusterStack(env: Record<string, string> = {}): Promise<{
+export async function startClusterStack(
+  env: Record<string, string> = {},
+  clusterOptions: RedisClusterOptions = {},
+): Promise<{
   cluster: RedisCluster;
   backend: Backend;
   api: Api;
   stop(): Promise<void>;
 }> {
-  const cluster = await startRedisCluster();
+  const cluster = await startRedisCluster(clusterOptions);
   try {
     // REDIS_URL is ignored once REDIS_CLUSTER_NODES is set; an address nothing listens on proves it.
     const backend = await startBackend('redis://127.0.0.1:1', { REDIS_CLUSTER_NODES: cluster.seeds, ...env });
