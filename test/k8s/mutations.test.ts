@@ -173,7 +173,7 @@ describe('mutated YAML sources are caught', () => {
     },
     {
       name: 'tracing without a sampler (every request traced)',
-      file: 'components/tracing/tracing.env',
+      file: 'components/tracing/tracing.properties',
       edit: (text) => text.replace(/^OTEL_TRACES_SAMPLER.*\n/gm, ''),
       rule: 'tracing/sampler',
     },
