@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { audit } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
 import { checkGateway, EVENT_STREAM_PATH, type HttpRoute, ruleFor } from './lib/gateway.ts';
-import { connectionMatrix, ENVOY_POD, flowName, formatMatrix, GATEWAY_POD } from './lib/netpol.ts';
+import { allowedFlowNames, connectionMatrix, ENVOY_POD, flowName, formatMatrix, GATEWAY_POD } from './lib/netpol.ts';
 import { k8sDir, kustomize, parseManifests, RenderTree, type Target } from './lib/render.ts';
 import { validateFieldNames, validateValues } from './lib/schema.ts';
 import { type Finding, findObject, get, type K8sObject } from './lib/types.ts';
@@ -129,17 +129,7 @@ describe('the Gateway entry', () => {
   test('admits the gateway pods instead of the ingress controller: exactly these flows', () => {
     const matrix = connectionMatrix(objects, 'tasktier');
     console.log(`\nprod + gateway-api + cert-manager\n${formatMatrix(matrix, 'tasktier')}`);
-    const allowed = matrix.connections
-      .filter((connection) => connection.allowed)
-      .map((connection) =>
-        flowName({
-          from: connection.from.id,
-          to: connection.to.id,
-          port: connection.port,
-          protocol: connection.protocol,
-        }),
-      )
-      .sort();
+    const allowed = allowedFlowNames(matrix);
     expect(allowed).toEqual(
       expectedFlows('tasktier', { backup: true, entry: 'gateway', certManager: true }).map(flowName).sort(),
     );

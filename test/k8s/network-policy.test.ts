@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { expectedFlows } from './lib/expectations.ts';
 import {
+  allowedFlowNames,
   type Connection,
   connectionMatrix,
   type Endpoint,
@@ -186,17 +187,7 @@ describe('the rendered NetworkPolicies', () => {
     const objects = await tree.render(target);
     const matrix = connectionMatrix(objects, 'tasktier');
     console.log(`\n${target}: connections involving namespace tasktier\n${formatMatrix(matrix, 'tasktier')}`);
-    const allowed = matrix.connections
-      .filter((connection) => connection.allowed)
-      .map((connection) =>
-        flowName({
-          from: connection.from.id,
-          to: connection.to.id,
-          port: connection.port,
-          protocol: connection.protocol,
-        }),
-      )
-      .sort();
+    const allowed = allowedFlowNames(matrix);
     // A target that includes redis-backup also allows its Job's one connection (and DNS).
     const backup = includedComponents(target).includes('redis-backup');
     expect(allowed).toEqual(expectedFlows('tasktier', { backup }).map(flowName).sort());
@@ -250,10 +241,7 @@ describe('the tracing component: frontend and backend reach the collector on OTL
     const target = 'overlays/prod';
     const objects = await tree.render(target, ['tracing']);
     const matrix = connectionMatrix(objects, 'tasktier');
-    const allowed = matrix.connections
-      .filter((connection) => connection.allowed)
-      .map((c) => flowName({ from: c.from.id, to: c.to.id, port: c.port, protocol: c.protocol }))
-      .sort();
+    const allowed = allowedFlowNames(matrix);
     expect(allowed).toEqual(expectedFlows('tasktier', { backup: true, tracing: true }).map(flowName).sort());
     const verdict = (from: string, to: string, port: number): string => {
       const found = matrix.connections.find((c) => c.from.id === from && c.to.id === to && c.port === port);

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { generatedPath, LEVELS, render, SOURCES } from '../../deploy/redis/durability-levels.ts';
 import { checkArchitecture } from './lib/audit.ts';
 import { expectationsFor, expectedFlows } from './lib/expectations.ts';
-import { connectionMatrix, flowName } from './lib/netpol.ts';
+import { allowedFlowNames, connectionMatrix, flowName } from './lib/netpol.ts';
 import { checkPodSecurity } from './lib/pss.ts';
 import { includedComponents, k8sDir, RenderTree, TARGETS } from './lib/render.ts';
 import { type Container, envValue, type Finding, findObject, type K8sObject, podTemplates } from './lib/types.ts';
@@ -108,17 +108,7 @@ describe('redis-backup NetworkPolicies', () => {
     '%s + redis-acl + redis-backup allows exactly the architecture flows plus redis-backup -> redis:6379 and DNS',
     async (target) => {
       const objects = await tree.render(target, ['redis-acl', 'redis-backup']);
-      const allowed = connectionMatrix(objects, 'tasktier')
-        .connections.filter((connection) => connection.allowed)
-        .map((connection) =>
-          flowName({
-            from: connection.from.id,
-            to: connection.to.id,
-            port: connection.port,
-            protocol: connection.protocol,
-          }),
-        )
-        .sort();
+      const allowed = allowedFlowNames(connectionMatrix(objects, 'tasktier'));
       const withBackup = expectedFlows('tasktier', { backup: true }).map(flowName);
       expect(allowed).toEqual([...withBackup].sort());
       // Exactly three more than the architecture's flows, all from redis-backup.

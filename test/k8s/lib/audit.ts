@@ -11,7 +11,7 @@ import { checkDangerousOptions, checkDataClaimConsumers, checkSecretConsumers } 
 import { checkCertificate } from './certificate.ts';
 import { type AppExpectation, ARCHITECTURE, type Expectations } from './expectations.ts';
 import { checkGateway } from './gateway.ts';
-import { connectionMatrix, flowName, GATEWAY_POD, selectorMatches } from './netpol.ts';
+import { allowedFlowNames, connectionMatrix, flowName, GATEWAY_POD, selectorMatches } from './netpol.ts';
 import {
   type Add,
   checkImage,
@@ -922,18 +922,7 @@ function checkMonitoring(objects: readonly K8sObject[], expected: Expectations, 
 
 function checkNetworkPolicies(objects: readonly K8sObject[], expected: Expectations, add: Add): void {
   const matrix = connectionMatrix(objects, expected.namespace);
-  const allowed = new Set(
-    matrix.connections
-      .filter((connection) => connection.allowed)
-      .map((connection) =>
-        flowName({
-          from: connection.from.id,
-          to: connection.to.id,
-          port: connection.port,
-          protocol: connection.protocol,
-        }),
-      ),
-  );
+  const allowed = new Set(allowedFlowNames(matrix));
   // The metrics ports: Prometheus only, and Prometheus nowhere else (the ingress controller, above
   // all, must not reach them: the metrics would be public).
   for (const connection of matrix.connections.filter((candidate) => candidate.allowed)) {

@@ -144,58 +144,50 @@ export interface Verdict {
   reason: string;
 }
 
+/**
+ * One side of a connection: the client's egress or the server's ingress. The names of the policies
+ * that let it through (or that it is not isolated), or, when denied, the policies isolating it.
+ */
+function judgeSide(
+  policies: readonly Policy[],
+  { from, to, port, protocol }: Connection,
+  direction: 'Egress' | 'Ingress',
+): { allowed: boolean; reason: string } {
+  const side = direction.toLowerCase();
+  // The pod the policies select, and the peer their rules must name.
+  const [pod, peer] = direction === 'Egress' ? [from, to] : [to, from];
+  const namespace = pod.namespace;
+  if (namespace === undefined) return { allowed: true, reason: `not isolated for ${side}` };
+  const applying = policiesFor(policies, pod, direction);
+  if (applying.length === 0) return { allowed: true, reason: `not isolated for ${side}` };
+  const allowing = applying.filter((policy) => {
+    const rules =
+      direction === 'Egress'
+        ? (policy.spec?.egress ?? []).map((rule) => ({ peers: rule.to, ports: rule.ports }))
+        : (policy.spec?.ingress ?? []).map((rule) => ({ peers: rule.from, ports: rule.ports }));
+    return rules.some(
+      (rule) =>
+        (rule.peers === undefined ||
+          rule.peers.length === 0 ||
+          rule.peers.some((p) => peerMatches(p, namespace, peer))) &&
+        (rule.ports === undefined ||
+          rule.ports.length === 0 ||
+          rule.ports.some((rulePort) => portMatches(rulePort, to, port, protocol))),
+    );
+  });
+  const names = (list: Policy[]) => list.map((p) => p.metadata.name).join(', ');
+  return allowing.length === 0
+    ? { allowed: false, reason: `${side} denied (isolated by ${names(applying)})` }
+    : { allowed: true, reason: `${side} by ${names(allowing)}` };
+}
+
 /** Whether `connection` is allowed, with the policy names that decide it. */
 export function evaluate(policies: readonly Policy[], connection: Connection): Verdict {
-  const { from, to, port, protocol } = connection;
-  let egressBy = 'not isolated for egress';
-  if (from.namespace !== undefined) {
-    const applying = policiesFor(policies, from, 'Egress');
-    if (applying.length > 0) {
-      const allowing = applying.filter((policy) =>
-        (policy.spec?.egress ?? []).some(
-          (rule) =>
-            (rule.to === undefined ||
-              rule.to.length === 0 ||
-              rule.to.some((peer) => peerMatches(peer, from.namespace!, to))) &&
-            (rule.ports === undefined ||
-              rule.ports.length === 0 ||
-              rule.ports.some((rulePort) => portMatches(rulePort, to, port, protocol))),
-        ),
-      );
-      if (allowing.length === 0) {
-        return {
-          allowed: false,
-          reason: `egress denied (isolated by ${applying.map((p) => p.metadata.name).join(', ')})`,
-        };
-      }
-      egressBy = `egress by ${allowing.map((p) => p.metadata.name).join(', ')}`;
-    }
-  }
-  let ingressBy = 'not isolated for ingress';
-  if (to.namespace !== undefined) {
-    const applying = policiesFor(policies, to, 'Ingress');
-    if (applying.length > 0) {
-      const allowing = applying.filter((policy) =>
-        (policy.spec?.ingress ?? []).some(
-          (rule) =>
-            (rule.from === undefined ||
-              rule.from.length === 0 ||
-              rule.from.some((peer) => peerMatches(peer, to.namespace!, from))) &&
-            (rule.ports === undefined ||
-              rule.ports.length === 0 ||
-              rule.ports.some((rulePort) => portMatches(rulePort, to, port, protocol))),
-        ),
-      );
-      if (allowing.length === 0) {
-        return {
-          allowed: false,
-          reason: `ingress denied (isolated by ${applying.map((p) => p.metadata.name).join(', ')})`,
-        };
-      }
-      ingressBy = `ingress by ${allowing.map((p) => p.metadata.name).join(', ')}`;
-    }
-  }
-  return { allowed: true, reason: `${egressBy}; ${ingressBy}` };
+  const egress = judgeSide(policies, connection, 'Egress');
+  if (!egress.allowed) return egress;
+  const ingress = judgeSide(policies, connection, 'Ingress');
+  if (!ingress.allowed) return ingress;
+  return { allowed: true, reason: `${egress.reason}; ${ingress.reason}` };
 }
 
 /** The NetworkPolicies of a rendered output. */
@@ -391,6 +383,21 @@ export interface Matrix {
   endpoints: Endpoint[];
   /** Every connection that involves a pod of `namespace`, with its verdict. */
   connections: (Connection & Verdict)[];
+}
+
+/** The flows the matrix allows, each as flowName gives it, sorted. */
+export function allowedFlowNames(matrix: Matrix): string[] {
+  return matrix.connections
+    .filter((connection) => connection.allowed)
+    .map((connection) =>
+      flowName({
+        from: connection.from.id,
+        to: connection.to.id,
+        port: connection.port,
+        protocol: connection.protocol,
+      }),
+    )
+    .sort();
 }
 
 /** Evaluates every (source, destination, destination port) where either side is in `namespace`. */
